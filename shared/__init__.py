@@ -1,0 +1,1 @@
+"""What every Meetinity subgraph shares: settings, database, auth, event bus, logging."""

@@ -1,0 +1,47 @@
+"""The GraphQL context every subgraph builds per request (or per WebSocket connection)."""
+
+from typing import Any
+
+from starlette.requests import HTTPConnection
+from strawberry.fastapi import BaseContext
+
+from shared.auth import Principal, TokenVerifier, bearer_token
+from shared.db import Database
+from shared.errors import Unauthenticated
+from shared.pubsub import PubSub
+from shared.settings import Settings
+
+_NOT_YET = object()
+
+
+class RequestContext(BaseContext):
+    def __init__(self, connection: HTTPConnection) -> None:
+        super().__init__()
+        state = connection.app.state
+        self.settings: Settings = state.settings
+        self.db: Database = state.db
+        self.pubsub: PubSub = state.pubsub
+        self.verifier: TokenVerifier = state.verifier
+        self._connection = connection
+        self._principal: Any = _NOT_YET
+
+    def _authorization(self) -> str | None:
+        # Over WebSocket the router forwards the client's token in connectionParams.
+        params = self.connection_params if isinstance(self.connection_params, dict) else {}
+        for key in ("authorization", "Authorization"):
+            if isinstance(params.get(key), str):
+                return str(params[key])
+        return self._connection.headers.get("authorization")
+
+    async def principal(self) -> Principal | None:
+        """The verified caller, None when anonymous; raises when the token is bad."""
+        if self._principal is _NOT_YET:
+            token = bearer_token(self._authorization())
+            self._principal = None if token is None else await self.verifier.verify(token)
+        return self._principal  # type: ignore[no-any-return]
+
+    async def require_principal(self) -> Principal:
+        principal = await self.principal()
+        if principal is None:
+            raise Unauthenticated()
+        return principal

@@ -1,0 +1,46 @@
+"""The one settings object, read from the environment (and `.env` when present)."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: str = "development"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/meetinity"
+    database_pool_size: int = 10
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Every Redis key, stream and channel starts with this, so that test runs,
+    # developers and environments sharing one Redis never see each other's data.
+    redis_prefix: str = "meetinity"
+
+    # Access tokens are signed by the users subgraph with this RSA key; the
+    # other subgraphs only need the public half, which they fetch as a JWKS.
+    jwt_private_key_file: Path = REPO_ROOT / ".data" / "keys" / "jwt-private.pem"
+    jwks_url: str = "http://127.0.0.1:4001/.well-known/jwks.json"
+    jwt_issuer: str = "meetinity-users"
+    jwt_audience: str = "meetinity"
+    access_token_ttl_seconds: int = 15 * 60
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+
+    # argon2 cost; tests lower it to keep hundreds of sign-ups fast.
+    password_hash_time_cost: int = 3
+    password_hash_memory_kib: int = 65536
+
+    migrate_on_start: bool = True
+    allowed_origins: list[str] = Field(default_factory=lambda: ["*"])
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    outbox_poll_seconds: float = 1.0
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

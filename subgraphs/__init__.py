@@ -1,0 +1,1 @@
+"""The four Meetinity subgraphs: users, events, matching, messaging."""

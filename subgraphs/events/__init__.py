@@ -1,0 +1,1 @@
+"""The events subgraph: events, registrations, seats and waitlists."""

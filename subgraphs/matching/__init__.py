@@ -1,0 +1,1 @@
+"""The matching subgraph: who is worth meeting, and why."""

@@ -1,0 +1,1 @@
+"""The messaging subgraph: conversations and live chat."""

@@ -1,0 +1,1 @@
+../../../shared/alembic_script.py.mako

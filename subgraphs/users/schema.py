@@ -1,0 +1,84 @@
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from shared.auth import Role as RoleValue
+from shared.schema import federated_schema
+from shared.validation import parse_id
+from subgraphs.users import resolvers
+from subgraphs.users.context import Info
+from subgraphs.users.resolvers import Session
+from subgraphs.users.types import AuthPayload, Role, UpdateProfileInput, User
+
+
+def _payload(session: Session) -> AuthPayload:
+    return AuthPayload(
+        access_token=session.access_token,
+        access_token_expires_at=session.access_token_expires_at,
+        refresh_token=session.refresh_token,
+        refresh_token_expires_at=session.refresh_token_expires_at,
+        user=User.from_row(session.user, shown_to_self=True),
+    )
+
+
+def _given_fields(profile: UpdateProfileInput) -> dict[str, Any]:
+    """The input's fields the client actually sent, flattened to column names."""
+    given: dict[str, Any] = {}
+    for name, value in vars(profile).items():
+        if value is strawberry.UNSET:
+            continue
+        if name == "location":
+            for part in ("city", "country"):
+                part_value = None if value is None else getattr(value, part)
+                if part_value is not strawberry.UNSET:
+                    given[part] = part_value
+        else:
+            given[name] = value.value if isinstance(value, Enum) else value
+    return given
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The signed-in person")
+    async def me(self, info: Info) -> User:
+        principal = await info.context.require_principal()
+        return User.from_row(await resolvers.get_user(info.context, principal.user_id))
+
+    @strawberry.field
+    async def user(self, info: Info, id: strawberry.ID) -> User:
+        return User.from_row(await resolvers.get_user(info.context, parse_id(id)))
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create an account and sign in")
+    async def register(self, info: Info, email: str, password: str, name: str) -> AuthPayload:
+        return _payload(await resolvers.register(info.context, email, password, name))
+
+    @strawberry.mutation(description="Sign in with email and password")
+    async def login(self, info: Info, email: str, password: str) -> AuthPayload:
+        return _payload(await resolvers.login(info.context, email, password))
+
+    @strawberry.mutation(
+        description="Trade a refresh token for new tokens; each refresh token works once"
+    )
+    async def refresh_token(self, info: Info, refresh_token: str) -> AuthPayload:
+        return _payload(await resolvers.refresh(info.context, refresh_token))
+
+    @strawberry.mutation(description="End the session the refresh token belongs to")
+    async def logout(self, info: Info, refresh_token: str) -> bool:
+        return await resolvers.logout(info.context, refresh_token)
+
+    @strawberry.mutation
+    async def update_profile(self, info: Info, input: UpdateProfileInput) -> User:
+        row = await resolvers.update_profile(info.context, _given_fields(input))
+        return User.from_row(row, shown_to_self=True)
+
+    @strawberry.mutation(description="Admins only")
+    async def set_user_role(self, info: Info, user_id: strawberry.ID, role: Role) -> User:  # type: ignore[valid-type]
+        row = await resolvers.set_role(info.context, parse_id(user_id, "userId"), RoleValue(role))
+        return User.from_row(row)
+
+
+schema = federated_schema(query=Query, mutation=Mutation, types=[User])

@@ -1,0 +1,1 @@
+"""What the tests share: a private stack per run, and clients that talk to it like the app does."""

@@ -1,0 +1,91 @@
+"""A private stack per test run: its own database, Redis key prefix, signing key and ports."""
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import redis
+
+from shared.auth import generate_private_key_file
+from tools.services import ensure_machine_services
+from tools.stack import DEFAULT_PORTS, Stack, StackConfig, free_port
+
+ADMIN_DATABASE_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@dataclass
+class StackEnvironment:
+    config: StackConfig
+    database_name: str
+
+    @property
+    def router_url(self) -> str:
+        return self.config.url("router")
+
+    @property
+    def router_ws_url(self) -> str:
+        return self.router_url.replace("http://", "ws://")
+
+
+async def _admin(statement: str) -> None:
+    connection = await asyncpg.connect(ADMIN_DATABASE_URL)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def database_url(name: str) -> str:
+    base, _, _ = ADMIN_DATABASE_URL.rpartition("/")
+    return f"{base}/{name}"
+
+
+def create_environment(tmp_dir: Path) -> StackEnvironment:
+    if "TEST_DATABASE_URL" not in os.environ:
+        ensure_machine_services()
+    run_id = uuid.uuid4().hex[:10]
+    name = f"meetinity_test_{run_id}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    key_file = tmp_dir / "jwt-private.pem"
+    generate_private_key_file(key_file)
+    config = StackConfig(
+        database_url=database_url(name),
+        redis_url=TEST_REDIS_URL,
+        redis_prefix=f"meetinity-test-{run_id}",
+        jwt_private_key_file=key_file,
+        ports={service: free_port() for service in DEFAULT_PORTS},
+        log_dir=tmp_dir / "logs",
+        env={
+            # Cheap password hashing: the tests sign up hundreds of people.
+            "PASSWORD_HASH_TIME_COST": "1",
+            "PASSWORD_HASH_MEMORY_KIB": "1024",
+            "OUTBOX_POLL_SECONDS": "0.2",
+            "LOG_LEVEL": "info",
+        },
+    )
+    return StackEnvironment(config, name)
+
+
+def destroy_environment(environment: StackEnvironment) -> None:
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{environment.database_name}" WITH (FORCE)'))
+    client = redis.Redis.from_url(environment.config.redis_url)
+    keys = list(client.scan_iter(f"{environment.config.redis_prefix}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def running_stack(environment: StackEnvironment) -> Iterator[Stack]:
+    stack = Stack(environment.config)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()

@@ -1,0 +1,73 @@
+"""The router as clients meet it: one endpoint, GraphiQL, health, limits, masked errors, ids."""
+
+import httpx
+
+from tests.support.environment import StackEnvironment
+from tests.support.graphql import GraphQLClient
+from tests.support.users import sign_up
+
+
+async def test_graphiql_is_served_on_get(api: GraphQLClient) -> None:
+    response = await api.http.get(api.url, headers={"accept": "text/html"})
+    assert response.status_code == 200
+    assert "<title>Meetinity GraphiQL</title>" in response.text
+
+
+async def test_health_and_readiness(api: GraphQLClient, environment: StackEnvironment) -> None:
+    for path in ("/healthcheck", "/readiness"):
+        response = await api.http.get(environment.config.url("router", path))
+        assert response.status_code == 200, path
+
+
+async def test_every_subgraph_is_reachable_through_the_router(api: GraphQLClient) -> None:
+    person = await sign_up(api, "Reach")
+    data = await api.data(
+        "{ me { name } recommendations { score } unreadMessageCount conversations { id } }",
+        token=person.token,
+    )
+    assert data == {
+        "me": {"name": "Reach"},
+        "recommendations": [],
+        "unreadMessageCount": 0,
+        "conversations": [],
+    }
+
+
+async def test_over_deep_queries_are_rejected(api: GraphQLClient) -> None:
+    deep = "{ me " + "{ profile { location " * 7 + "{ city }" + " } }" * 7 + " }"
+    body = await api.execute(deep)
+    assert body.get("errors"), body
+    assert "depth" in body["errors"][0]["message"].lower()
+
+
+async def test_request_id_reaches_the_subgraph_logs(
+    api: GraphQLClient, environment: StackEnvironment
+) -> None:
+    request_id = "test-request-id-4242"
+    response = await api.http.post(
+        api.url,
+        json={"query": '{ user(id: "00000000-0000-0000-0000-000000000000") { id } }'},
+        headers={"x-request-id": request_id},
+    )
+    assert response.headers["x-request-id"] == request_id
+    assert environment.config.log_dir is not None
+    users_log = (environment.config.log_dir / "users.log").read_text()
+    assert f'"request_id": "{request_id}"' in users_log
+
+
+async def test_unknown_fields_are_a_validation_error_without_suggestions(
+    api: GraphQLClient,
+) -> None:
+    body = await api.execute("{ mee { id } }")
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "did you mean" not in error["message"].lower()
+
+
+async def test_subgraph_metrics_are_exposed(environment: StackEnvironment, stack: object) -> None:
+    async with httpx.AsyncClient() as client:
+        for service in ("users", "events", "matching", "messaging"):
+            text = (await client.get(environment.config.url(service, "/metrics"))).text
+            assert "meetinity_http_requests_total" in text, service
+        router_metrics = await client.get(environment.config.url("router", "/metrics"))
+        assert "graphql_yoga_http_duration" in router_metrics.text

@@ -1,0 +1,69 @@
+"""`python -m tools …`: migrations, schema, demo data, local stack."""
+
+import asyncio
+import sys
+from typing import Annotated
+
+import typer
+from alembic import command
+
+from shared.migrations import alembic_config, upgrade
+from shared.settings import get_settings
+
+SUBGRAPHS = ("users", "events", "matching", "messaging")
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False)
+
+SubgraphArg = Annotated[list[str] | None, typer.Argument(help="Subgraphs (default: all)")]
+
+
+@cli.command()
+def migrate(subgraphs: SubgraphArg = None) -> None:
+    """Apply every pending migration (what production runs before starting subgraphs)."""
+    for name in subgraphs or SUBGRAPHS:
+        upgrade(name)
+        typer.echo(f"{name}: migrated")
+
+
+@cli.command()
+def makemigration(subgraph: str, message: Annotated[str, typer.Option("-m")]) -> None:
+    """Autogenerate a migration from the subgraph's models (needs a migrated database)."""
+    command.revision(alembic_config(subgraph), message=message, autogenerate=True)
+
+
+@cli.command("schema")
+def export_schema(
+    check: Annotated[bool, typer.Option(help="Fail if the committed files are stale")] = False,
+) -> None:
+    """Export each subgraph's SDL to schema/ and compose schema/supergraph.graphql."""
+    from tools.schema import compose, export_all
+
+    stale = export_all(check=check) + compose(check=check)
+    if check and stale:
+        typer.echo(f"stale: {', '.join(stale)}; run `make schema`", err=True)
+        raise typer.Exit(1)
+
+
+@cli.command()
+def seed(router_url: str = "http://127.0.0.1:4000/graphql") -> None:
+    """Load demo data through a running router (idempotent): people, events, registrations."""
+    from tools.seed import seed_demo_data
+
+    for line in asyncio.run(seed_demo_data(router_url, get_settings().database_url)):
+        typer.echo(line)
+
+
+@cli.command()
+def dev() -> None:
+    """Run everything locally: databases if needed, migrations, demo data, subgraphs, router."""
+    from tools.dev import run_dev
+
+    sys.exit(run_dev())
+
+
+@cli.command()
+def services() -> None:
+    """Start the machine's PostgreSQL and Redis when they are not already up."""
+    from tools.services import ensure_machine_services
+
+    ensure_machine_services()

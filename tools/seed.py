@@ -1,0 +1,126 @@
+"""Demo data, loaded through the router like any client would (idempotent).
+
+The first admin is the one thing made in SQL: every deployment bootstraps its
+first admin that way, and admins grant every other role through the API.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+
+DEMO_PASSWORD = "meetinity-demo"
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    email: str
+    name: str
+    role: str
+    profile: dict[str, Any]
+
+
+PEOPLE = [
+    DemoPerson("ada@meetinity.dev", "Ada Lovelace", "admin", {
+        "headline": "Community admin", "company": "Meetinity", "jobTitle": "Head of Community",
+        "industry": "Software", "seniority": "DIRECTOR",
+        "location": {"city": "London", "country": "GB"},
+        "skills": ["community", "analytics"], "interests": ["mathematics", "poetry"],
+        "offers": ["introductions"], "seeks": ["speakers"], "visibility": "PUBLIC"}),
+    DemoPerson("grace@meetinity.dev", "Grace Hopper", "organizer", {
+        "headline": "Organiser of Paris Python Nights", "company": "Nimbus",
+        "jobTitle": "Developer Relations Lead", "industry": "Software", "seniority": "LEAD",
+        "location": {"city": "Paris", "country": "FR"}, "skills": ["python", "compilers"],
+        "interests": ["developer tools", "education"], "offers": ["speaking slots", "mentoring"],
+        "seeks": ["sponsors"], "visibility": "PUBLIC"}),
+    DemoPerson("alan@meetinity.dev", "Alan Turing", "member", {
+        "headline": "ML researcher looking for a co-founder", "company": "Bletchley Labs",
+        "jobTitle": "Research Scientist", "industry": "Artificial Intelligence",
+        "seniority": "SENIOR", "location": {"city": "Paris", "country": "FR"},
+        "skills": ["machine learning", "python", "cryptography"],
+        "interests": ["startups", "chess"], "offers": ["ml advice"], "seeks": ["co-founder"],
+        "visibility": "MEMBERS"}),
+    DemoPerson("katherine@meetinity.dev", "Katherine Johnson", "member", {
+        "headline": "Fintech founder, hiring engineers", "company": "Orbit Pay",
+        "jobTitle": "CEO", "industry": "Fintech", "seniority": "FOUNDER",
+        "location": {"city": "Lyon", "country": "FR"}, "skills": ["payments", "leadership"],
+        "interests": ["startups", "space"], "offers": ["jobs", "investment intros"],
+        "seeks": ["senior engineers", "ml advice"], "visibility": "PUBLIC"}),
+    DemoPerson("linus@meetinity.dev", "Linus Torvalds", "member", {
+        "headline": "Kernel hacker", "company": "Freelance", "jobTitle": "Consultant",
+        "industry": "Software", "seniority": "SENIOR",
+        "location": {"city": "Paris", "country": "FR"}, "skills": ["c", "linux", "git"],
+        "interests": ["open source", "diving"], "offers": ["code review"],
+        "seeks": ["interesting problems"], "visibility": "MEMBERS"}),
+    DemoPerson("margaret@meetinity.dev", "Margaret Hamilton", "member", {
+        "headline": "Software engineering for critical systems", "company": "Apollo Systems",
+        "jobTitle": "Engineering Manager", "industry": "Aerospace", "seniority": "MANAGER",
+        "location": {"city": "Toulouse", "country": "FR"}, "skills": ["reliability", "rust"],
+        "interests": ["space", "safety"], "offers": ["mentoring"], "seeks": ["jobs"],
+        "visibility": "PUBLIC"}),
+]  # fmt: skip
+
+
+class DemoClient:
+    def __init__(self, router_url: str) -> None:
+        self._http = httpx.Client(base_url=router_url, timeout=30)
+
+    def call(self, query: str, variables: dict[str, Any], token: str | None = None) -> Any:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        body = self._http.post("", json={"query": query, "variables": variables}, headers=headers)
+        result = body.json()
+        if result.get("errors"):
+            raise RuntimeError(f"{query.split('(')[0].strip()}: {result['errors']}")
+        return result["data"]
+
+    def sign_in(self, person: DemoPerson) -> dict[str, Any]:
+        """Logs in, signing up first when the account does not exist yet."""
+        login = """mutation($email: String!, $password: String!) {
+            login(email: $email, password: $password) { accessToken user { id role } } }"""
+        register = """mutation($email: String!, $password: String!, $name: String!) {
+            register(email: $email, password: $password, name: $name) { user { id } } }"""
+        credentials = {"email": person.email, "password": DEMO_PASSWORD}
+        try:
+            payload: dict[str, Any] = self.call(login, credentials)["login"]
+            return payload
+        except RuntimeError:
+            self.call(register, {**credentials, "name": person.name})
+            payload = self.call(login, credentials)["login"]
+            return payload
+
+
+async def _make_admin(database_url: str, email: str) -> None:
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute("UPDATE users.users SET role = 'admin' WHERE email = $1", email)
+    finally:
+        await connection.close()
+
+
+async def seed_demo_data(router_url: str, database_url: str) -> list[str]:
+    """Loads the demo people (and their events); returns lines to show the developer."""
+    client = DemoClient(router_url)
+    admin = PEOPLE[0]
+    client.sign_in(admin)
+    await _make_admin(database_url, admin.email)
+    admin_token = client.sign_in(admin)["accessToken"]
+    tokens: dict[str, str] = {}
+    for person in PEOPLE:
+        session = client.sign_in(person)
+        if person.role != "admin" and session["user"]["role"].lower() != person.role:
+            client.call(
+                "mutation($id: ID!, $role: Role!) { setUserRole(userId: $id, role: $role) { id } }",
+                {"id": session["user"]["id"], "role": person.role.upper()},
+                admin_token,
+            )
+            session = client.sign_in(person)
+        tokens[person.email] = session["accessToken"]
+        client.call(
+            "mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { id } }",
+            {"input": person.profile},
+            tokens[person.email],
+        )
+    lines = [f"Demo accounts (password: {DEMO_PASSWORD}):"]
+    lines += [f"  {person.email:<26} {person.role:<10} {person.name}" for person in PEOPLE]
+    return lines

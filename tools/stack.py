@@ -1,0 +1,170 @@
+"""Starts and stops the whole stack: four subgraphs (any number of replicas) and the router.
+
+One piece of code for `make dev`, the tests and the benchmarks, so they all run
+the very processes production runs, configured only through the environment.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from shared.settings import REPO_ROOT
+
+SUBGRAPHS = ("users", "events", "matching", "messaging")
+DEFAULT_PORTS = {"router": 4000, "users": 4001, "events": 4002, "matching": 4003, "messaging": 4004}
+ROUTER_DIR = REPO_ROOT / "router"
+SUPERGRAPH_FILE = REPO_ROOT / "schema" / "supergraph.graphql"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class StackConfig:
+    database_url: str
+    redis_url: str
+    redis_prefix: str
+    jwt_private_key_file: Path
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    log_dir: Path | None = None  # None: processes write to this terminal
+    env: dict[str, str] = field(default_factory=dict)
+
+    def url(self, service: str, path: str = "/graphql") -> str:
+        return f"http://127.0.0.1:{self.ports[service]}{path}"
+
+    def subgraph_env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "REDIS_PREFIX": self.redis_prefix,
+            "JWT_PRIVATE_KEY_FILE": str(self.jwt_private_key_file),
+            "JWKS_URL": self.url("users", "/.well-known/jwks.json"),
+            "PYTHONPATH": str(REPO_ROOT),
+            **self.env,
+        }
+
+    def router_env(self) -> dict[str, str]:
+        subgraph_urls = {f"SUBGRAPH_{name.upper()}_URL": self.url(name) for name in SUBGRAPHS}
+        return {
+            **os.environ,
+            **subgraph_urls,
+            "ROUTER_PORT": str(self.ports["router"]),
+            "ROUTER_HOST": "127.0.0.1",
+            "JWKS_URL": self.url("users", "/.well-known/jwks.json"),
+            "LOG_JSON": "1",
+            **self.env,
+            # The gateway only knows lowercase level names.
+            "LOG_LEVEL": self.env.get("LOG_LEVEL", os.environ.get("LOG_LEVEL", "info")).lower(),
+        }
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    ready_url: str
+    log_file: Path | None
+
+    def log_tail(self, lines: int = 40) -> str:
+        if self.log_file is None or not self.log_file.exists():
+            return ""
+        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.processes: list[Process] = []
+
+    def _spawn(
+        self, name: str, args: list[str], cwd: Path, env: dict[str, str], ready: str
+    ) -> Process:
+        log_file = None
+        output: IO[bytes] | None = None
+        if self.config.log_dir is not None:
+            self.config.log_dir.mkdir(parents=True, exist_ok=True)
+            log_file = self.config.log_dir / f"{name}.log"
+            output = log_file.open("ab")
+        popen = subprocess.Popen(
+            args, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT if output else None
+        )
+        process = Process(name, popen, ready, log_file)
+        self.processes.append(process)
+        return process
+
+    def start_subgraph(self, name: str, port: int | None = None, replica: str = "") -> Process:
+        port = port or self.config.ports[name]
+        args = [
+            sys.executable, "-m", "uvicorn", f"subgraphs.{name}.app:app",
+            "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+            "--ws-ping-interval", "20",
+        ]  # fmt: skip
+        return self._spawn(
+            f"{name}{replica}",
+            args,
+            REPO_ROOT,
+            self.config.subgraph_env(),
+            f"http://127.0.0.1:{port}/readyz",
+        )
+
+    def start_router(self) -> Process:
+        args = [
+            str(ROUTER_DIR / "node_modules" / ".bin" / "hive-gateway"),
+            "supergraph", str(SUPERGRAPH_FILE), "-c", "gateway.config.ts",
+        ]  # fmt: skip
+        return self._spawn(
+            "router",
+            args,
+            ROUTER_DIR,
+            self.config.router_env(),
+            self.config.url("router", "/readiness"),
+        )
+
+    def start(self) -> None:
+        """Subgraphs first (the router reads the users subgraph's JWKS), then the router."""
+        for name in SUBGRAPHS:
+            self.start_subgraph(name)
+        self.wait_ready()
+        self.start_router()
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        for process in self.processes:
+            while True:
+                if process.popen.poll() is not None:
+                    status = process.popen.returncode
+                    raise RuntimeError(f"{process.name} exited with {status}\n{process.log_tail()}")
+                try:
+                    if httpx.get(process.ready_url, timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{process.name} not ready\n{process.log_tail()}")
+                time.sleep(0.1)
+
+    def stop_process(self, process: Process, timeout: float = 10.0) -> None:
+        if process.popen.poll() is None:
+            process.popen.terminate()
+            try:
+                process.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.popen.kill()
+                process.popen.wait()
+        self.processes.remove(process)
+
+    def stop(self) -> None:
+        for process in reversed(list(self.processes)):
+            self.stop_process(process)
