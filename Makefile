@@ -28,7 +28,7 @@ migrate: install
 	$(PY) -m tools migrate
 
 bench: install
-	$(PY) bench/router_overhead.py
+	$(PY) -m bench.router_overhead
 
 install: $(VENV)/.installed router/node_modules/.installed
 
