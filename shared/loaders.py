@@ -1,13 +1,15 @@
 """DataLoader helpers: one SQL statement per batch, whatever the number of keys."""
 
+from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.db import Database
+from shared.pagination import after, cursor_values
 
 RowT = TypeVar("RowT")
 
@@ -24,3 +26,44 @@ def rows_by_key(
         return [found.get(k) for k in keys]
 
     return DataLoader(load)
+
+
+PageKey = tuple[Any, int, str | None]  # parent id, page size, cursor after which to start
+Page = tuple[list[RowT], bool]  # rows, whether more follow
+
+
+async def pages_by_parent(
+    db: Database,
+    model: type[RowT],
+    parent: InstrumentedAttribute[Any],
+    order: list[InstrumentedAttribute[Any]],
+    conditions: Sequence[ColumnElement[bool]],
+    keys: Sequence[PageKey],
+) -> list[Page[RowT]]:
+    """A page of children for each parent (say, the attendees of each event), in one
+    statement per distinct (first, after): a window function ranks each parent's rows.
+
+    The cursor is `encode_cursor(*order values)` of the last row of the previous page.
+    """
+    groups: dict[tuple[int, str | None], list[Any]] = defaultdict(list)
+    for parent_id, first, cursor in keys:
+        groups[(first, cursor)].append(parent_id)
+    pages: dict[PageKey, Page[RowT]] = {}
+    async with db.transaction() as session:
+        for (first, cursor), parent_ids in groups.items():
+            rank = func.row_number().over(partition_by=parent, order_by=order).label("rank")
+            ranked = select(model, rank).where(parent.in_(parent_ids), *conditions)
+            if cursor:
+                ranked = ranked.where(after(order, cursor_values(order, cursor)))
+            subquery = ranked.subquery()
+            statement = (
+                select(subquery).where(subquery.c.rank <= first + 1).order_by(subquery.c.rank)
+            )
+            rows = (await session.execute(select(model).from_statement(statement))).scalars()
+            found: dict[Any, list[RowT]] = defaultdict(list)
+            for row in rows:
+                found[getattr(row, parent.key)].append(row)
+            for parent_id in parent_ids:
+                items = found[parent_id]
+                pages[(parent_id, first, cursor)] = (items[:first], len(items) > first)
+    return [pages[key] for key in keys]

@@ -6,20 +6,59 @@ Publishing is best effort: a live update lost while Redis is down is never
 allowed to fail the write that caused it (domain events go through the outbox).
 """
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from broadcaster import Broadcast
+from broadcaster import Broadcast, Event
+from broadcaster._backends.redis import RedisBackend
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
 
+class ResilientRedisBackend(RedisBackend):
+    """broadcaster's Redis backend, fixed in two ways.
+
+    Upstream marks itself ready *before* sending SUBSCRIBE, so its listener can find
+    no channel yet, stop, and never listen again; here it is ready only after. And
+    upstream's listener dies with its connection; here it waits and listens again
+    (redis-py reconnects and subscribes the channels again).
+    """
+
+    async def subscribe(self, channel: str) -> None:
+        await self._pubsub.subscribe(channel)
+        self._ready.set()
+
+    async def _pubsub_listener(self) -> None:
+        backoff = 0.1
+        while True:
+            await self._ready.wait()
+            try:
+                async for message in self._pubsub.listen():
+                    backoff = 0.1
+                    if message["type"] == "message":
+                        await self._queue.put(
+                            Event(
+                                channel=message["channel"].decode(),
+                                message=message["data"].decode(),
+                            )
+                        )
+            except (RedisError, OSError) as exc:
+                log.warning("live updates connection lost", extra={"fields": {"error": repr(exc)}})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if not self._pubsub.subscribed:
+                self._ready.clear()
+
+
 class PubSub:
     def __init__(self, redis_url: str, prefix: str) -> None:
-        self._broadcast = Broadcast(redis_url)
+        self._broadcast = Broadcast(backend=ResilientRedisBackend(redis_url))
         self._prefix = prefix
 
     def _channel(self, channel: str) -> str:
@@ -40,8 +79,14 @@ class PubSub:
                 extra={"fields": {"channel": channel, "error": repr(exc)}},
             )
 
-    async def subscribe(self, channel: str) -> AsyncIterator[dict[str, Any]]:
+    @asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        """Subscribed on entering, so state read inside the block misses no later change."""
         async with self._broadcast.subscribe(self._channel(channel)) as subscriber:
-            async for event in subscriber:  # type: ignore[union-attr]
-                if event is not None:
-                    yield json.loads(event.message)
+
+            async def messages() -> AsyncIterator[dict[str, Any]]:
+                async for event in subscriber:  # type: ignore[union-attr]
+                    if event is not None:
+                        yield json.loads(event.message)
+
+            yield messages()

@@ -1,13 +1,472 @@
+"""Events and registrations: what the events mutations do.
+
+Every change to an event's seats happens while holding that event's row lock
+(SELECT … FOR UPDATE), so registrations, cancellations, approvals and capacity
+changes of one event apply one after the other, and the seat counters on the
+event row always match its registrations. The CHECK constraint on that row is the
+last line of defence: PostgreSQL itself refuses an overbooked event.
+"""
+
+import secrets
 import uuid
+from datetime import UTC, datetime
+from typing import Any
 
-from shared.db import Database
-from shared.errors import NotFound
-from subgraphs.events.models import EventRow
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import Principal, Role
+from shared.db import after_commit
+from shared.errors import BadUserInput, Conflict, Forbidden, NotFound
+from shared.pagination import after, cursor_values
+from shared.pubsub import PubSub
+from shared.validation import validate_input
+from subgraphs.events.models import (
+    LIVE_STATUSES,
+    EventRow,
+    RegistrationRow,
+    outbox,
+    waitlist_numbers,
+)
+from subgraphs.events.validation import EventFields, check_consistency
+
+EVENT_FIELDS = tuple(EventFields.model_fields)
 
 
-async def get_event(db: Database, event_id: uuid.UUID) -> EventRow:
-    async with db.transaction() as session:
-        row = await session.get(EventRow, event_id)
-    if row is None:
+def seats_channel(event_id: uuid.UUID | str) -> str:
+    return f"event-seats:{event_id}"
+
+
+def registrations_channel(user_id: uuid.UUID | str) -> str:
+    return f"registrations:{user_id}"
+
+
+def seats_snapshot(event: EventRow) -> dict[str, Any]:
+    return {
+        "event_id": str(event.id),
+        "capacity": event.capacity,
+        "seats_taken": event.seats_taken,
+        "waitlist_length": event.waitlist_length,
+        "version": event.seats_version,
+    }
+
+
+def is_manager(event: EventRow, viewer: Principal | None) -> bool:
+    return viewer is not None and (viewer.user_id == event.organizer_id or viewer.is_admin)
+
+
+def _require_manager(event: EventRow, viewer: Principal) -> None:
+    if not is_manager(event, viewer):
+        raise Forbidden("Only the event's organizer or an admin can do this")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventWriter:
+    """One transaction's changes to an event and its registrations, with their
+    domain events (outbox) and live updates (published once committed)."""
+
+    def __init__(self, session: AsyncSession, pubsub: PubSub) -> None:
+        self.session = session
+        self.pubsub = pubsub
+        self._announced: set[uuid.UUID] = set()
+
+    async def lock(self, event_id: uuid.UUID) -> EventRow:
+        event = await self.session.get(EventRow, event_id, with_for_update=True)
+        if event is None:
+            raise NotFound("No such event")
+        return event
+
+    def seats_changed(self, event: EventRow) -> None:
+        """Announces the event's counts once committed (once per transaction)."""
+        if event.id in self._announced:
+            return
+        self._announced.add(event.id)
+        event.seats_version += 1
+
+        async def publish() -> None:
+            # Runs after the commit: the row holds the committed counts.
+            await self.pubsub.publish(seats_channel(event.id), seats_snapshot(event))
+
+        after_commit(self.session, publish)
+
+    async def registration_changed(
+        self, registration: RegistrationRow, event_type: str, change: str
+    ) -> None:
+        payload = {
+            "registration_id": str(registration.id),
+            "event_id": str(registration.event_id),
+            "user_id": str(registration.user_id),
+            "status": registration.status,
+            "change": change,
+        }
+        await outbox.record(self.session, event_type, registration.id, payload)
+
+        async def publish() -> None:
+            await self.pubsub.publish(registrations_channel(registration.user_id), payload)
+
+        after_commit(self.session, publish)
+
+    async def take_seat_or_queue(self, event: EventRow, registration: RegistrationRow) -> None:
+        """Confirms the registration if a seat is free, else puts it at the end of the waitlist."""
+        if event.capacity is None or event.seats_taken < event.capacity:
+            registration.status = "confirmed"
+            registration.confirmed_at = _now()
+            event.seats_taken += 1
+        else:
+            registration.status = "waitlisted"
+            registration.waitlist_number = await self.session.scalar(waitlist_numbers.next_value())
+            event.waitlist_length += 1
+        self.seats_changed(event)
+
+    async def promote_waitlisted(self, event: EventRow) -> list[RegistrationRow]:
+        """Gives free seats to the longest-waiting people, oldest first."""
+        free = (
+            event.waitlist_length if event.capacity is None else event.capacity - event.seats_taken
+        )
+        if free <= 0 or event.waitlist_length == 0:
+            return []
+        promoted = list(
+            await self.session.scalars(
+                select(RegistrationRow)
+                .where(RegistrationRow.event_id == event.id, RegistrationRow.status == "waitlisted")
+                .order_by(RegistrationRow.waitlist_number)
+                .limit(free)
+                .with_for_update()
+            )
+        )
+        for registration in promoted:
+            registration.status = "confirmed"
+            registration.confirmed_at = _now()
+            await self.registration_changed(registration, "registration.promoted", "PROMOTED")
+        event.seats_taken += len(promoted)
+        event.waitlist_length -= len(promoted)
+        self.seats_changed(event)
+        return promoted
+
+    async def release(self, event: EventRow, registration: RegistrationRow) -> None:
+        """Frees what a registration held (a seat or a waitlist place) and refills the seat."""
+        if registration.status in ("confirmed", "checked_in"):
+            event.seats_taken -= 1
+            await self.promote_waitlisted(event)
+        elif registration.status == "waitlisted":
+            event.waitlist_length -= 1
+        self.seats_changed(event)
+
+
+# Events -------------------------------------------------------------------------------
+
+
+def _columns(fields: EventFields) -> dict[str, Any]:
+    values = fields.model_dump()
+    for url_field in ("online_url", "cover_image_url"):
+        if values[url_field] is not None:
+            values[url_field] = str(values[url_field])
+    return values
+
+
+def _current_fields(event: EventRow) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in EVENT_FIELDS}
+
+
+async def create_event(
+    session: AsyncSession, viewer: Principal, changes: dict[str, Any]
+) -> EventRow:
+    viewer.require_role(Role.ORGANIZER)
+    fields = validate_input(EventFields, changes)
+    check_consistency(fields)
+    event = EventRow(organizer_id=viewer.user_id, status="draft", **_columns(fields))
+    session.add(event)
+    await session.flush()
+    await session.refresh(event)
+    return event
+
+
+async def update_event(
+    writer: EventWriter, viewer: Principal, event_id: uuid.UUID, changes: dict[str, Any]
+) -> EventRow:
+    event = await writer.lock(event_id)
+    _require_manager(event, viewer)
+    if event.status == "cancelled":
+        raise Conflict("A cancelled event cannot be changed", reason="EVENT_CANCELLED")
+    fields = validate_input(EventFields, {**_current_fields(event), **changes})
+    check_consistency(fields)
+    if fields.capacity is not None and fields.capacity < event.seats_taken:
+        raise BadUserInput(
+            f"capacity cannot go below the {event.seats_taken} seats already taken",
+            fields={"capacity": f"must be at least {event.seats_taken}"},
+        )
+    new_values = _columns(fields)
+    changed = [name for name, value in new_values.items() if getattr(event, name) != value]
+    for name in changed:
+        setattr(event, name, new_values[name])
+    if "capacity" in changed:
+        await writer.promote_waitlisted(event)
+        writer.seats_changed(event)
+    if changed and event.status == "published":
+        await outbox.record(writer.session, "event.updated", event.id, {"changed": changed})
+    await writer.session.flush()
+    await writer.session.refresh(event)
+    return event
+
+
+async def publish_event(writer: EventWriter, viewer: Principal, event_id: uuid.UUID) -> EventRow:
+    event = await writer.lock(event_id)
+    _require_manager(event, viewer)
+    if event.status == "published":
+        return event
+    if event.status == "cancelled":
+        raise Conflict("A cancelled event cannot be published", reason="EVENT_CANCELLED")
+    if event.starts_at <= _now():
+        raise Conflict("An event that has started cannot be published", reason="EVENT_STARTED")
+    event.status = "published"
+    await outbox.record(
+        writer.session,
+        "event.published",
+        event.id,
+        {"event_id": str(event.id), "organizer_id": str(event.organizer_id), "title": event.title,
+         "category": event.category, "tags": event.tags, "city": event.city,
+         "starts_at": event.starts_at.isoformat()},
+    )  # fmt: skip
+    return event
+
+
+async def cancel_event(writer: EventWriter, viewer: Principal, event_id: uuid.UUID) -> EventRow:
+    event = await writer.lock(event_id)
+    _require_manager(event, viewer)
+    if event.status == "cancelled":
+        return event
+    if event.ends_at <= _now():
+        raise Conflict("A finished event cannot be cancelled", reason="EVENT_FINISHED")
+    event.status = "cancelled"
+    cancelled = list(
+        await writer.session.scalars(
+            update(RegistrationRow)
+            .where(RegistrationRow.event_id == event.id, RegistrationRow.status.in_(LIVE_STATUSES))
+            .values(status="cancelled", cancelled_at=func.clock_timestamp())
+            .returning(RegistrationRow)
+        )
+    )
+    for registration in cancelled:
+        await writer.registration_changed(registration, "registration.cancelled", "EVENT_CANCELLED")
+    event.seats_taken = 0
+    event.waitlist_length = 0
+    writer.seats_changed(event)
+    await outbox.record(
+        writer.session,
+        "event.cancelled",
+        event.id,
+        {"event_id": str(event.id), "registrations_cancelled": len(cancelled)},
+    )
+    return event
+
+
+def visible_events(viewer: Principal | None) -> Select[EventRow]:
+    """Events this person may see: published and cancelled ones, and their own drafts."""
+    query = select(EventRow)
+    if viewer is None:
+        return query.where(EventRow.status != "draft")
+    if viewer.is_admin:
+        return query
+    return query.where((EventRow.status != "draft") | (EventRow.organizer_id == viewer.user_id))
+
+
+async def get_event(
+    session: AsyncSession, viewer: Principal | None, event_id: uuid.UUID
+) -> EventRow:
+    event = await session.scalar(visible_events(viewer).where(EventRow.id == event_id))
+    if event is None:
         raise NotFound("No such event")
-    return row
+    return event
+
+
+async def list_events(
+    session: AsyncSession,
+    viewer: Principal | None,
+    filters: dict[str, Any],
+    first: int,
+    after_cursor: str | None,
+) -> tuple[list[EventRow], bool]:
+    query = visible_events(viewer)
+    now = _now()
+    status = filters.get("status") or "published"
+    if status == "published":
+        query = query.where(EventRow.status == "published", EventRow.ends_at > now)
+    elif status == "completed":
+        query = query.where(EventRow.status == "published", EventRow.ends_at <= now)
+    else:
+        query = query.where(EventRow.status == status)
+    if text := (filters.get("text") or "").strip():
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(EventRow.title.ilike(pattern) | EventRow.description.ilike(pattern))
+    if category := filters.get("category"):
+        query = query.where(EventRow.category == category)
+    if city := (filters.get("city") or "").strip():
+        query = query.where(func.lower(EventRow.city) == city.lower())
+    if starts_after := filters.get("starts_after"):
+        query = query.where(EventRow.starts_at >= starts_after)
+    if starts_before := filters.get("starts_before"):
+        query = query.where(EventRow.starts_at < starts_before)
+    order = [EventRow.starts_at, EventRow.id]
+    if after_cursor:
+        query = query.where(after(order, cursor_values(order, after_cursor)))
+    rows = list(await session.scalars(query.order_by(*order).limit(first + 1)))
+    return rows[:first], len(rows) > first
+
+
+# Registrations ------------------------------------------------------------------------
+
+
+async def _live_registration(
+    session: AsyncSession, event_id: uuid.UUID, user_id: uuid.UUID
+) -> RegistrationRow | None:
+    return await session.scalar(
+        select(RegistrationRow).where(
+            RegistrationRow.event_id == event_id,
+            RegistrationRow.user_id == user_id,
+            RegistrationRow.status.in_(LIVE_STATUSES),
+        )
+    )
+
+
+def _check_open_for_registration(event: EventRow, viewer: Principal) -> None:
+    now = _now()
+    if event.status == "draft":
+        if not is_manager(event, viewer):
+            raise NotFound("No such event")
+        raise Conflict("This event is not published yet", reason="EVENT_NOT_PUBLISHED")
+    if event.status == "cancelled":
+        raise Conflict("This event was cancelled", reason="EVENT_CANCELLED")
+    if event.starts_at <= now:
+        raise Conflict("This event has already started", reason="EVENT_STARTED")
+    if event.registration_opens_at and now < event.registration_opens_at:
+        raise Conflict(
+            f"Registrations open at {event.registration_opens_at.isoformat()}",
+            reason="REGISTRATION_NOT_OPEN",
+        )
+    if event.registration_closes_at and now >= event.registration_closes_at:
+        raise Conflict("Registrations are closed", reason="REGISTRATION_CLOSED")
+
+
+async def register(writer: EventWriter, viewer: Principal, event_id: uuid.UUID) -> RegistrationRow:
+    event = await writer.lock(event_id)
+    existing = await _live_registration(writer.session, event.id, viewer.user_id)
+    if existing is not None:
+        return existing  # registering twice changes nothing
+    _check_open_for_registration(event, viewer)
+    registration = RegistrationRow(
+        event_id=event.id, user_id=viewer.user_id, ticket_code=secrets.token_urlsafe(16)
+    )
+    if event.requires_approval:
+        registration.status = "pending_approval"
+    else:
+        await writer.take_seat_or_queue(event, registration)
+    writer.session.add(registration)
+    await writer.session.flush()
+    event_type = {
+        "pending_approval": "registration.requested",
+        "confirmed": "registration.confirmed",
+        "waitlisted": "registration.waitlisted",
+    }[registration.status]
+    await writer.registration_changed(registration, event_type, registration.status.upper())
+    return registration
+
+
+async def cancel_registration(
+    writer: EventWriter, viewer: Principal, event_id: uuid.UUID
+) -> RegistrationRow:
+    event = await writer.lock(event_id)
+    registration = await _live_registration(writer.session, event.id, viewer.user_id)
+    if registration is None:
+        raise NotFound("You have no registration for this event")
+    if registration.status == "checked_in":
+        raise Conflict("You have already checked in", reason="ALREADY_CHECKED_IN")
+    await writer.release(event, registration)
+    registration.status = "cancelled"
+    registration.cancelled_at = _now()
+    await writer.registration_changed(registration, "registration.cancelled", "CANCELLED")
+    return registration
+
+
+async def _locked_registration(
+    writer: EventWriter, viewer: Principal, registration_id: uuid.UUID
+) -> tuple[EventRow, RegistrationRow]:
+    """The registration and its event, locked, for the event's organizer or an admin."""
+    event_id = await writer.session.scalar(
+        select(RegistrationRow.event_id).where(RegistrationRow.id == registration_id)
+    )
+    if event_id is None:
+        raise NotFound("No such registration")
+    event = await writer.lock(event_id)
+    _require_manager(event, viewer)
+    registration = await writer.session.get_one(
+        RegistrationRow, registration_id, with_for_update=True, populate_existing=True
+    )
+    return event, registration
+
+
+async def approve(
+    writer: EventWriter, viewer: Principal, registration_id: uuid.UUID
+) -> RegistrationRow:
+    event, registration = await _locked_registration(writer, viewer, registration_id)
+    if registration.status != "pending_approval":
+        raise Conflict(
+            f"Only pending registrations can be approved (this one is {registration.status})",
+            reason="NOT_PENDING",
+        )
+    await writer.take_seat_or_queue(event, registration)
+    event_type = f"registration.{registration.status}"
+    await writer.registration_changed(registration, event_type, "APPROVED")
+    return registration
+
+
+async def reject(
+    writer: EventWriter, viewer: Principal, registration_id: uuid.UUID
+) -> RegistrationRow:
+    event, registration = await _locked_registration(writer, viewer, registration_id)
+    if registration.status not in ("pending_approval", "waitlisted"):
+        raise Conflict(
+            f"Only pending or waitlisted registrations can be rejected "
+            f"(this one is {registration.status})",
+            reason="NOT_REJECTABLE",
+        )
+    await writer.release(event, registration)
+    registration.status = "rejected"
+    await writer.registration_changed(registration, "registration.rejected", "REJECTED")
+    return registration
+
+
+async def check_in(
+    writer: EventWriter,
+    viewer: Principal,
+    registration_id: uuid.UUID | None,
+    ticket_code: str | None,
+) -> RegistrationRow:
+    if (registration_id is None) == (ticket_code is None):
+        raise BadUserInput("Give either registrationId or ticketCode", field="registrationId")
+    if registration_id is None:
+        registration_id = await writer.session.scalar(
+            select(RegistrationRow.id).where(RegistrationRow.ticket_code == ticket_code)
+        )
+        if registration_id is None:
+            raise NotFound("No ticket has this code")
+    event, registration = await _locked_registration(writer, viewer, registration_id)
+    if event.status != "published":
+        raise Conflict("Check-in is only for published events", reason="EVENT_NOT_PUBLISHED")
+    if registration.status == "checked_in":
+        assert registration.checked_in_at is not None
+        raise Conflict(
+            f"Already checked in at {registration.checked_in_at.isoformat()}",
+            reason="ALREADY_CHECKED_IN",
+        )
+    if registration.status != "confirmed":
+        raise Conflict(
+            f"Only confirmed registrations can check in (this one is {registration.status})",
+            reason="NOT_CONFIRMED",
+        )
+    registration.status = "checked_in"
+    registration.checked_in_at = _now()
+    await writer.registration_changed(registration, "registration.checked_in", "CHECKED_IN")
+    return registration

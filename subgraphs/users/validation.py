@@ -1,55 +1,12 @@
 """What a valid account and profile look like."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
-import pycountry
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    EmailStr,
-    Field,
-    HttpUrl,
-    StringConstraints,
-    UrlConstraints,
-    field_validator,
-)
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+
+from shared.validation import CountryCode, OptionalText, OptionalUrl, Tags
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-
-
-def _clean_text(value: Any) -> Any:
-    """Trimmed text; blank text means no value."""
-    if isinstance(value, str):
-        return value.strip() or None
-    return value
-
-
-def _normalise_tags(tags: list[str] | None) -> list[str]:
-    """Tags compare case-insensitively: stored trimmed, single-spaced, lowercase, once each."""
-    seen: dict[str, None] = {}
-    for tag in tags or []:
-        normalised = " ".join(tag.split()).lower()
-        if not normalised:
-            raise ValueError("tags cannot be empty")
-        if len(normalised) > 50:
-            raise ValueError(f"tag '{normalised[:20]}…' is longer than 50 characters")
-        seen.setdefault(normalised, None)
-    return list(seen)
-
-
-OptionalText = Annotated[str | None, BeforeValidator(_clean_text)]
-Tags = Annotated[list[str] | None, AfterValidator(_normalise_tags)]
-
-
-def _country_code(value: str | None) -> str | None:
-    if value is None:
-        return None
-    code = value.strip().upper()
-    if pycountry.countries.get(alpha_2=code) is None:
-        raise ValueError("must be an ISO 3166-1 alpha-2 country code, such as FR or US")
-    return code
 
 
 class Registration(BaseModel):
@@ -78,16 +35,12 @@ class ProfileChanges(BaseModel):
     industry: OptionalText = Field(default=None, max_length=100)
     seniority: str | None = None
     city: OptionalText = Field(default=None, max_length=100)
-    country: Annotated[OptionalText, AfterValidator(_country_code)] = None
+    country: CountryCode = None
     skills: Tags = Field(default=None, max_length=30)
     interests: Tags = Field(default=None, max_length=30)
     offers: Tags = Field(default=None, max_length=20)
     seeks: Tags = Field(default=None, max_length=20)
-    avatar_url: Annotated[
-        Annotated[HttpUrl, UrlConstraints(max_length=2048, allowed_schemes=["https", "http"])]
-        | None,
-        BeforeValidator(_clean_text),
-    ] = None
+    avatar_url: OptionalUrl = None
     visibility: str | None = None
 
     @field_validator("name", "visibility")

@@ -1,0 +1,73 @@
+"""Cursor connections (Relay style) with keyset pagination."""
+
+import base64
+import json
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from sqlalchemy import ColumnElement, tuple_
+
+from shared.errors import BadUserInput
+
+NodeT = TypeVar("NodeT")
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[NodeT]):
+    cursor: str
+    node: NodeT
+
+
+@strawberry.type
+class Connection(Generic[NodeT]):
+    edges: list[Edge[NodeT]]
+    page_info: PageInfo
+
+    @classmethod
+    def of(cls, nodes: list[tuple[str, NodeT]], has_next_page: bool) -> "Connection[NodeT]":
+        edges = [Edge(cursor=cursor, node=node) for cursor, node in nodes]
+        end_cursor = edges[-1].cursor if edges else None
+        return cls(
+            edges=edges, page_info=PageInfo(has_next_page=has_next_page, end_cursor=end_cursor)
+        )
+
+
+def encode_cursor(*values: Any) -> str:
+    raw = json.dumps([str(value) for value in values]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> list[str]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if isinstance(values, list) and len(values) == size:
+            return [str(value) for value in values]
+    except ValueError:
+        pass
+    raise BadUserInput("after is not a cursor this list gave out", field="after")
+
+
+def cursor_values(columns: list[Any], cursor: str) -> list[Any]:
+    """The cursor's values, typed like the columns it orders by (datetime, uuid, …)."""
+    raw = decode_cursor(cursor, len(columns))
+
+    def parse(column: Any, value: str) -> Any:
+        python_type = column.type.python_type
+        return datetime.fromisoformat(value) if python_type is datetime else python_type(value)
+
+    try:
+        return [parse(column, value) for column, value in zip(columns, raw, strict=True)]
+    except (ValueError, TypeError):
+        raise BadUserInput("after is not a cursor this list gave out", field="after") from None
+
+
+def after(columns: list[Any], values: list[Any]) -> ColumnElement[bool]:
+    """Rows strictly after the cursor position in the (ascending) order of `columns`."""
+    return tuple_(*columns) > tuple_(*values)
