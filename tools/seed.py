@@ -5,7 +5,9 @@ first admin that way, and admins grant every other role through the API.
 """
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -60,6 +62,35 @@ PEOPLE = [
         "interests": ["space", "safety"], "offers": ["mentoring"], "seeks": ["jobs"],
         "visibility": "PUBLIC"}),
 ]  # fmt: skip
+
+
+def _evening(days_ahead: int, hour: int = 19) -> datetime:
+    paris = ZoneInfo("Europe/Paris")
+    day = datetime.now(paris) + timedelta(days=days_ahead)
+    return day.replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
+def demo_events() -> list[dict[str, Any]]:
+    """Grace's events: one small and full (with a waitlist), one on approval, one online
+    and unlimited, and a draft."""
+    return [
+        {"title": "Paris Python Night", "category": "MEETUP", "tags": ["python", "community"],
+         "description": "Three lightning talks, then drinks.", "capacity": 3,
+         "startsAt": _evening(14).isoformat(), "endsAt": _evening(14, 22).isoformat(),
+         "venueName": "La Cantine", "venueAddress": "151 rue Montmartre", "city": "Paris",
+         "country": "FR", "publish": True},
+        {"title": "Fintech Founders Breakfast", "category": "NETWORKING",
+         "tags": ["fintech", "startups"], "capacity": 30, "requiresApproval": True,
+         "startsAt": _evening(21, 8).isoformat(), "endsAt": _evening(21, 10).isoformat(),
+         "venueName": "Halle Tony Garnier", "city": "Lyon", "country": "FR", "publish": True},
+        {"title": "Remote ML Reading Group", "category": "WEBINAR",
+         "tags": ["machine learning", "papers"], "capacity": None,
+         "startsAt": _evening(7, 18).isoformat(), "endsAt": _evening(7, 19).isoformat(),
+         "onlineUrl": "https://meet.example.com/ml-reading", "publish": True},
+        {"title": "Summer Hackathon (draft)", "category": "HACKATHON", "capacity": 120,
+         "startsAt": _evening(60, 9).isoformat(), "endsAt": _evening(61, 18).isoformat(),
+         "venueName": "Station F", "city": "Paris", "country": "FR", "publish": False},
+    ]  # fmt: skip
 
 
 class DemoClient:
@@ -121,6 +152,39 @@ async def seed_demo_data(router_url: str, database_url: str) -> list[str]:
             {"input": person.profile},
             tokens[person.email],
         )
+    organizer_token = tokens["grace@meetinity.dev"]
+    event_ids = _seed_events(client, organizer_token)
+    members = [person for person in PEOPLE if person.role == "member"]
+    register = "mutation($id: ID!) { registerForEvent(eventId: $id) { status } }"
+    for person in members:  # four people for three seats: the last one waits
+        client.call(register, {"id": event_ids["Paris Python Night"]}, tokens[person.email])
+    client.call(register, {"id": event_ids["Fintech Founders Breakfast"]},
+                tokens["katherine@meetinity.dev"])  # fmt: skip
     lines = [f"Demo accounts (password: {DEMO_PASSWORD}):"]
     lines += [f"  {person.email:<26} {person.role:<10} {person.name}" for person in PEOPLE]
+    lines += [f"Demo events: {', '.join(event_ids)}"]
     return lines
+
+
+def _seed_events(client: DemoClient, organizer_token: str) -> dict[str, str]:
+    """Creates the demo events the organizer does not have yet; returns title → id."""
+    mine = client.call(
+        "{ me { organizedEvents(first: 100) { edges { node { id title } } } } }",
+        {},
+        organizer_token,
+    )["me"]["organizedEvents"]["edges"]
+    existing = {edge["node"]["title"]: edge["node"]["id"] for edge in mine}
+    for event in demo_events():
+        publish = event.pop("publish")
+        if event["title"] in existing:
+            continue
+        created = client.call(
+            "mutation($input: EventInput!) { createEvent(input: $input) { id } }",
+            {"input": event},
+            organizer_token,
+        )["createEvent"]["id"]
+        if publish:
+            client.call("mutation($id: ID!) { publishEvent(id: $id) { id } }", {"id": created},
+                        organizer_token)  # fmt: skip
+        existing[event["title"]] = created
+    return existing

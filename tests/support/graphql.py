@@ -74,6 +74,19 @@ class Subscription:
             payload: dict[str, Any] = message["payload"]
             return payload
 
+    async def error(self, within: float = 5.0) -> list[dict[str, Any]]:
+        """The errors the subscription ends with (an `error` message, or `next` with errors)."""
+        while True:
+            message = json.loads(await asyncio.wait_for(self._socket.recv(), within))
+            if message["type"] == "error":
+                errors: list[dict[str, Any]] = message["payload"]
+                return errors
+            if message["type"] == "next" and message["payload"].get("errors"):
+                errors = message["payload"]["errors"]
+                return errors
+            assert message["type"] == "ping", message
+            await self._socket.send(json.dumps({"type": "pong"}))
+
     async def nothing_within(self, seconds: float) -> None:
         try:
             message = await asyncio.wait_for(self._socket.recv(), seconds)

@@ -98,7 +98,7 @@ async def test_me_needs_a_valid_token(api: GraphQLClient, environment: StackEnvi
     assert (await api.data(ME, token=person.token))["me"]["id"] == person.id
 
 
-@pytest.mark.parametrize("target", ["users", "matching", "messaging"])
+@pytest.mark.parametrize("target", ["users", "events", "matching", "messaging"])
 async def test_subgraphs_verify_tokens_themselves(
     stack: object, environment: StackEnvironment, target: str
 ) -> None:
@@ -106,6 +106,8 @@ async def test_subgraphs_verify_tokens_themselves(
     url = environment.config.url(target)
     query = {
         "users": "{ me { id } }",
+        "events": 'mutation { registerForEvent(eventId: "00000000-0000-0000-0000-000000000000")'
+        " { id } }",
         "matching": "{ recommendations { score } }",
         "messaging": "{ unreadMessageCount }",
     }[target]

@@ -1,0 +1,86 @@
+"""Live updates through the router over WebSocket, fanned out across events replicas by Redis."""
+
+import dataclasses
+
+from tests.support.environment import StackEnvironment
+from tests.support.events import CANCEL_REGISTRATION, REGISTER, published_event
+from tests.support.graphql import GraphQLClient, subscribe
+from tests.support.users import sign_up, with_role
+from tools.stack import Stack, free_port
+
+SEATS_CHANGED = """
+subscription Seats($id: ID!) {
+  eventSeatsChanged(eventId: $id) { eventId capacity seatsTaken seatsLeft waitlistLength }
+}
+"""
+MY_REGISTRATION_CHANGED = """
+subscription Mine {
+  myRegistrationChanged {
+    change
+    registration { status waitlistPosition event { id title organizer { name } } }
+  }
+}
+"""
+
+
+async def test_every_replica_pushes_seat_counts_to_its_watchers(
+    api: GraphQLClient, environment: StackEnvironment, stack: Stack
+) -> None:
+    organizer = await with_role(api, environment.config.database_url, "organizer")
+    event_id = await published_event(api, organizer, capacity=2)
+    replica_port = free_port()
+    replica = Stack(dataclasses.replace(environment.config, log_dir=environment.config.log_dir))
+    replica.start_subgraph("events", port=replica_port, replica="-replica")
+    try:
+        replica.wait_ready()
+        through_router = subscribe(environment.router_ws_url, SEATS_CHANGED, {"id": event_id})
+        on_replica = subscribe(
+            f"ws://127.0.0.1:{replica_port}/graphql", SEATS_CHANGED, {"id": event_id}
+        )
+        async with through_router as router_watch, on_replica as replica_watch:
+            for watch in (router_watch, replica_watch):
+                first = (await watch.next())["data"]["eventSeatsChanged"]
+                assert first["seatsTaken"] == 0 and first["seatsLeft"] == 2
+
+            # The registration goes through the router to the primary events process;
+            # the replica learns of it only through Redis.
+            someone = await sign_up(api)
+            await api.data(REGISTER, {"id": event_id}, someone.token)
+            expected = {"eventId": event_id, "capacity": 2, "seatsTaken": 1, "seatsLeft": 1,
+                        "waitlistLength": 0}  # fmt: skip
+            assert (await router_watch.next(within=1.0))["data"]["eventSeatsChanged"] == expected
+            assert (await replica_watch.next(within=1.0))["data"]["eventSeatsChanged"] == expected
+    finally:
+        replica.stop()
+
+
+async def test_people_hear_when_they_are_promoted_from_the_waitlist(
+    api: GraphQLClient, environment: StackEnvironment
+) -> None:
+    organizer = await with_role(api, environment.config.database_url, "organizer", "Organizer Olga")
+    event_id = await published_event(api, organizer, capacity=1, title="Promotion party")
+    seated, waiting = await sign_up(api), await sign_up(api)
+    await api.data(REGISTER, {"id": event_id}, seated.token)
+    queued = (await api.data(REGISTER, {"id": event_id}, waiting.token))["registerForEvent"]
+    assert queued["status"] == "WAITLISTED"
+
+    async with subscribe(
+        environment.router_ws_url, MY_REGISTRATION_CHANGED, token=waiting.token
+    ) as mine:
+        await api.data(CANCEL_REGISTRATION, {"id": event_id}, seated.token)
+        change = (await mine.next(within=2.0))["data"]["myRegistrationChanged"]
+    assert change == {
+        "change": "PROMOTED",
+        "registration": {
+            "status": "CONFIRMED",
+            "waitlistPosition": None,
+            "event": {"id": event_id, "title": "Promotion party",
+                      "organizer": {"name": "Organizer Olga"}},
+        },
+    }  # fmt: skip
+
+
+async def test_my_registration_changes_need_a_token(environment: StackEnvironment) -> None:
+    async with subscribe(environment.router_ws_url, MY_REGISTRATION_CHANGED) as anonymous:
+        message = await anonymous.error()
+    assert message[0]["extensions"]["code"] == "UNAUTHENTICATED"
