@@ -13,7 +13,7 @@ from shared.errors import BadUserInput
 NodeT = TypeVar("NodeT")
 
 
-@strawberry.type
+@strawberry.federation.type(shareable=True)  # every subgraph with lists defines it
 class PageInfo:
     has_next_page: bool
     end_cursor: str | None

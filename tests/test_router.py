@@ -55,6 +55,21 @@ async def test_request_id_reaches_the_subgraph_logs(
     assert f'"request_id": "{request_id}"' in users_log
 
 
+async def test_trace_context_reaches_the_subgraph_logs(
+    api: GraphQLClient, environment: StackEnvironment
+) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    response = await api.http.post(
+        api.url,
+        json={"query": '{ user(id: "00000000-0000-0000-0000-000000000001") { id } }'},
+        headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+    )
+    assert response.status_code == 200
+    assert environment.config.log_dir is not None
+    users_log = (environment.config.log_dir / "users.log").read_text()
+    assert f'"trace_id": "{trace_id}"' in users_log
+
+
 async def test_unknown_fields_are_a_validation_error_without_suggestions(
     api: GraphQLClient,
 ) -> None:
