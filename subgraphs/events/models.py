@@ -45,6 +45,9 @@ class EventRow(Base):
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         Index("ix_events_status_starts_at", "status", "starts_at", "id"),
     )
+    # Reads back updated_at (set by the database) as each change is flushed: rows outlive
+    # their session, and an expired column could no longer be loaded (Event.icalendar).
+    __mapper_args__ = {"eager_defaults": True}
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     organizer_id: Mapped[uuid.UUID] = mapped_column(index=True)

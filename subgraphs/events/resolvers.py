@@ -238,6 +238,10 @@ async def cancel_event(writer: EventWriter, viewer: Principal, event_id: uuid.UU
     _require_manager(event, viewer)
     if event.status == "cancelled":
         return event
+    if event.status == "draft":
+        # Cancelling would make a never-announced draft public; it simply stays a draft.
+        raise Conflict("A draft was never published, so it cannot be cancelled",
+                       reason="EVENT_NOT_PUBLISHED")  # fmt: skip
     if event.ends_at <= _now():
         raise Conflict("A finished event cannot be cancelled", reason="EVENT_FINISHED")
     event.status = "cancelled"
