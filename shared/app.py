@@ -22,7 +22,13 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from shared.auth import TokenVerifier
 from shared.db import Database, serving_request
 from shared.eventbus import Outbox, OutboxRelay, stream_name
-from shared.logs import configure_logging, request_id_var, trace_id_from_traceparent, trace_id_var
+from shared.logs import (
+    configure_logging,
+    describe,
+    request_id_var,
+    trace_id_from_traceparent,
+    trace_id_var,
+)
 from shared.metrics import http_request_seconds, http_requests
 from shared.migrations import upgrade
 from shared.pubsub import PubSub
@@ -140,7 +146,10 @@ def create_app(subgraph: Subgraph) -> FastAPI:
         finally:
             for job in jobs:
                 job.cancel()
-            await asyncio.gather(*jobs, return_exceptions=True)
+            # Bounded: on Python 3.11 a cancellation landing as an awaited wait_for
+            # completes can be lost (redis-py reconnects with wait_for), and shutdown
+            # must not hang on a job that missed it.
+            await asyncio.wait(jobs, timeout=5)
             await app.state.pubsub.disconnect()
             await app.state.redis.aclose()
             await app.state.db.dispose()
@@ -166,12 +175,12 @@ def create_app(subgraph: Subgraph) -> FastAPI:
             await app.state.db.ping()
             checks["postgres"] = "ok"
         except Exception as exc:
-            checks["postgres"] = repr(exc)
+            checks["postgres"] = describe(exc)
         try:
             await app.state.redis.ping()
             checks["redis"] = "ok"
         except Exception as exc:
-            checks["redis"] = repr(exc)
+            checks["redis"] = describe(exc)
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 

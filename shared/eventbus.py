@@ -42,6 +42,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database, after_commit
+from shared.logs import describe
 from shared.metrics import domain_events_consumed, domain_events_published
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ class OutboxRelay:
             except (RedisError, OSError, DBAPIError) as exc:
                 log.warning(
                     "outbox relay failed, retrying",
-                    extra={"fields": {"error": repr(exc), "retry_in_seconds": backoff}},
+                    extra={"fields": {"error": describe(exc), "retry_in_seconds": backoff}},
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_seconds)
@@ -267,7 +268,7 @@ class StreamConsumer:
             except (RedisError, OSError, DBAPIError) as exc:
                 log.warning(
                     "stream consumer failed, retrying",
-                    extra={"fields": {"stream": self._stream, "error": repr(exc)}},
+                    extra={"fields": {"stream": self._stream, "error": describe(exc)}},
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)

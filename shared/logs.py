@@ -60,3 +60,8 @@ def trace_id_from_traceparent(traceparent: str | None) -> str | None:
     if len(parts) == 4 and len(parts[1]) == 32:
         return parts[1]
     return None
+
+
+def describe(error: BaseException) -> str:
+    """An exception as a log field: redis-py's repr() drops the message."""
+    return f"{type(error).__name__}: {error}"

@@ -17,6 +17,8 @@ from broadcaster import Broadcast, Event
 from broadcaster._backends.redis import RedisBackend
 from redis.exceptions import RedisError
 
+from shared.logs import describe
+
 log = logging.getLogger(__name__)
 
 
@@ -48,7 +50,9 @@ class ResilientRedisBackend(RedisBackend):
                             )
                         )
             except (RedisError, OSError) as exc:
-                log.warning("live updates connection lost", extra={"fields": {"error": repr(exc)}})
+                log.warning(
+                    "live updates connection lost", extra={"fields": {"error": describe(exc)}}
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
@@ -57,6 +61,8 @@ class ResilientRedisBackend(RedisBackend):
 
 
 class PubSub:
+    publish_timeout_seconds = 1.0
+
     def __init__(self, redis_url: str, prefix: str) -> None:
         self._broadcast = Broadcast(backend=ResilientRedisBackend(redis_url))
         self._prefix = prefix
@@ -72,11 +78,15 @@ class PubSub:
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         try:
-            await self._broadcast.publish(self._channel(channel), json.dumps(message, default=str))
-        except (RedisError, OSError) as exc:
+            # A Redis that drops packets must not hold up the write that was just committed.
+            async with asyncio.timeout(self.publish_timeout_seconds):
+                await self._broadcast.publish(
+                    self._channel(channel), json.dumps(message, default=str)
+                )
+        except (RedisError, OSError, TimeoutError) as exc:
             log.warning(
                 "live update not published",
-                extra={"fields": {"channel": channel, "error": repr(exc)}},
+                extra={"fields": {"channel": channel, "error": describe(exc)}},
             )
 
     @asynccontextmanager

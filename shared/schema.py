@@ -4,7 +4,7 @@ import logging
 from typing import Any, Final
 
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
+from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
 from strawberry.federation import Schema
 from strawberry.types import ExecutionContext
 
@@ -33,10 +33,14 @@ def federated_schema(**kwargs: Any) -> Schema:
     return SubgraphSchema(
         federation_version=FEDERATION_VERSION,
         extensions=[
+            # The router sends the same few operations again and again: parse and
+            # validate each one once.
+            lambda: ParserCache(maxsize=1000),
+            lambda: ValidationCache(maxsize=1000),
             lambda: MaskErrors(
                 should_mask_error=lambda error: not is_client_error(error),
                 error_message="Internal server error",
-            )
+            ),
         ],
         **kwargs,
     )
