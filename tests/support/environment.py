@@ -34,7 +34,8 @@ class StackEnvironment:
         return self.router_url.replace("http://", "ws://")
 
 
-async def _admin(statement: str) -> None:
+async def run_as_admin(statement: str) -> None:
+    """One statement on the server's maintenance database: create or drop a test database."""
     connection = await asyncpg.connect(ADMIN_DATABASE_URL)
     try:
         await connection.execute(statement)
@@ -52,7 +53,7 @@ def create_environment(tmp_dir: Path) -> StackEnvironment:
         ensure_machine_services()
     run_id = uuid.uuid4().hex[:10]
     name = f"meetinity_test_{run_id}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(run_as_admin(f'CREATE DATABASE "{name}"'))
     key_file = tmp_dir / "jwt-private.pem"
     generate_private_key_file(key_file)
     config = StackConfig(
@@ -74,7 +75,7 @@ def create_environment(tmp_dir: Path) -> StackEnvironment:
 
 
 def destroy_environment(environment: StackEnvironment) -> None:
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{environment.database_name}" WITH (FORCE)'))
+    asyncio.run(run_as_admin(f'DROP DATABASE IF EXISTS "{environment.database_name}" WITH (FORCE)'))
     client = redis.Redis.from_url(environment.config.redis_url)
     keys = list(client.scan_iter(f"{environment.config.redis_prefix}:*"))
     if keys:

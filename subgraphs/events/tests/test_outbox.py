@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db import Database
 from shared.eventbus import DomainEvent, StreamConsumer, stream_name
 from subgraphs.events.models import processed_events
-from tests.support.environment import ADMIN_DATABASE_URL, StackEnvironment, database_url
+from tests.support.environment import StackEnvironment, database_url, run_as_admin
 from tests.support.events import REGISTER, published_event
 from tests.support.graphql import GraphQLClient
 from tests.support.users import sign_up, with_role
@@ -107,24 +107,16 @@ async def private_redis(log_dir: Path) -> AsyncIterator[PrivateRedis]:
         await redis.stop()
 
 
-async def _admin(statement: str) -> None:
-    connection = await asyncpg.connect(ADMIN_DATABASE_URL)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 @asynccontextmanager
 async def private_database() -> AsyncIterator[str]:
     """A database of the test's own. In the stack's database, the stack's own events
     process (whose Redis is up) would relay the outbox before this test could look."""
     name = f"meetinity_test_outbox_{uuid.uuid4().hex[:10]}"
-    await _admin(f'CREATE DATABASE "{name}"')
+    await run_as_admin(f'CREATE DATABASE "{name}"')
     try:
         yield database_url(name)
     finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await run_as_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclasses.dataclass
