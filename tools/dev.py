@@ -30,6 +30,10 @@ EMBEDDED_REDIS_PORT = 6390
 
 @contextmanager
 def embedded_postgres() -> Iterator[str]:
+    # pgserver asks platformdirs for a runtime folder, which warns when none is set.
+    runtime_dir = DATA_DIR / "run"
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
     import pgserver
 
     server = pgserver.get_server(DATA_DIR / "postgres", cleanup_mode="stop")  # type: ignore[attr-defined]
