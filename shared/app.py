@@ -149,7 +149,8 @@ def create_app(subgraph: Subgraph) -> FastAPI:
             # Bounded: on Python 3.11 a cancellation landing as an awaited wait_for
             # completes can be lost (redis-py reconnects with wait_for), and shutdown
             # must not hang on a job that missed it.
-            await asyncio.wait(jobs, timeout=5)
+            if jobs:
+                await asyncio.wait(jobs, timeout=5)
             await app.state.pubsub.disconnect()
             await app.state.redis.aclose()
             await app.state.db.dispose()

@@ -18,6 +18,7 @@ from subgraphs.events.types import (
     EventInput,
     Registration,
     RegistrationChange,
+    RegistrationChangeKind,
     SeatCounts,
     User,
 )
@@ -190,7 +191,8 @@ class Subscription:
                     raise NotFound("Registration vanished")
                 info.context.reset_loaders()
                 yield RegistrationChange(
-                    change=update["change"], registration=Registration.from_row(row)
+                    change=RegistrationChangeKind(update["change"]),
+                    registration=Registration.from_row(row),
                 )
 
 

@@ -292,12 +292,22 @@ class Registration:
         return self.row.ticket_code if is_manager(event, viewer) else None
 
 
+@strawberry.enum(description="Why a registration changed")
+class RegistrationChangeKind(Enum):
+    CONFIRMED = "CONFIRMED"
+    WAITLISTED = "WAITLISTED"
+    PENDING_APPROVAL = "PENDING_APPROVAL"
+    PROMOTED = "PROMOTED"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    CANCELLED = "CANCELLED"
+    EVENT_CANCELLED = "EVENT_CANCELLED"
+    CHECKED_IN = "CHECKED_IN"
+
+
 @strawberry.type(description="What changed about one of my registrations")
 class RegistrationChange:
-    change: str = strawberry.field(
-        description="CONFIRMED, WAITLISTED, PENDING_APPROVAL, PROMOTED, APPROVED, REJECTED, "
-        "CANCELLED, EVENT_CANCELLED or CHECKED_IN"
-    )
+    change: RegistrationChangeKind
     registration: Registration
 
 
