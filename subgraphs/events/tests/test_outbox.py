@@ -34,25 +34,12 @@ from tests.support.environment import StackEnvironment, database_url, run_as_adm
 from tests.support.events import REGISTER, published_event
 from tests.support.graphql import GraphQLClient
 from tests.support.users import sign_up, with_role
+from tests.support.waiting import eventually
 from tools.stack import Process, Stack, free_port
 
 MY_REGISTRATION = """
 query Mine($id: ID!) { event(id: $id) { myRegistration { id status } } }
 """
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]], what: str, within: float = 15.0, every: float = 0.05
-) -> Any:
-    """The first truthy result of `check`, polled until `within` seconds have passed."""
-    deadline = time.monotonic() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still waiting after {within} s for {what}")
-        await asyncio.sleep(every)
 
 
 # Redis unreachable ---------------------------------------------------------------------

@@ -1,6 +1,5 @@
 """Profiles: validation, visibility, and the domain event each change publishes."""
 
-import asyncio
 import json
 from typing import Any
 
@@ -10,6 +9,7 @@ import redis.asyncio as redis
 from tests.support.environment import StackEnvironment
 from tests.support.graphql import GraphQLClient
 from tests.support.users import sign_up, with_role
+from tests.support.waiting import eventually
 
 UPDATE = """
 mutation Update($input: UpdateProfileInput!) {
@@ -154,17 +154,17 @@ async def test_profile_change_publishes_a_domain_event(
     await api.data(UPDATE, {"input": {"headline": "Event sourcing fan"}}, person.token)
     stream = f"{environment.config.redis_prefix}:domain-events:users"
     client = redis.Redis.from_url(environment.config.redis_url, decode_responses=True)
+
+    async def profile_updates() -> list[dict[str, Any]]:
+        entries: Any = await client.xrange(stream)
+        return [
+            json.loads(fields["payload"])
+            for _, fields in entries
+            if fields["type"] == "user.profile_updated" and fields["aggregate_id"] == person.id
+        ]
+
     try:
-        for _ in range(50):
-            entries: Any = await client.xrange(stream)
-            updates = [
-                json.loads(fields["payload"])
-                for _, fields in entries
-                if fields["type"] == "user.profile_updated" and fields["aggregate_id"] == person.id
-            ]
-            if updates:
-                break
-            await asyncio.sleep(0.1)
+        updates = await eventually(profile_updates, "user.profile_updated in the stream")
     finally:
         await client.aclose()
     assert len(updates) == 1
