@@ -6,7 +6,6 @@ in production).
 """
 
 import asyncio
-from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
@@ -29,10 +28,6 @@ def alembic_config(subgraph: str, database_url: str | None = None) -> Config:
 
 def upgrade(subgraph: str, database_url: str | None = None) -> None:
     command.upgrade(alembic_config(subgraph, database_url), "head")
-
-
-def migrations_dir(subgraph: str) -> Path:
-    return REPO_ROOT / "subgraphs" / subgraph / "migrations"
 
 
 def run_env(metadata: MetaData) -> None:

@@ -87,13 +87,6 @@ class Subscription:
             assert message["type"] == "ping", message
             await self._socket.send(json.dumps({"type": "pong"}))
 
-    async def nothing_within(self, seconds: float) -> None:
-        try:
-            message = await asyncio.wait_for(self._socket.recv(), seconds)
-        except TimeoutError:
-            return
-        raise AssertionError(f"expected nothing, got {message!r}")
-
 
 @asynccontextmanager
 async def subscribe(
