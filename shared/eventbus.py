@@ -41,6 +41,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.backoff import Backoff
 from shared.db import Database, after_commit
 from shared.logs import describe
 from shared.metrics import domain_events_consumed, domain_events_published
@@ -128,7 +129,6 @@ class Outbox:
 
 class OutboxRelay:
     batch_size = 200
-    max_backoff_seconds = 5.0
 
     def __init__(
         self,
@@ -147,18 +147,17 @@ class OutboxRelay:
         self._poll_seconds = poll_seconds
 
     async def run(self) -> None:
-        backoff = 0.1
+        backoff = Backoff()
         while True:
             try:
                 relayed = await self.relay_batch()
-                backoff = 0.1
+                backoff.reset()
             except (RedisError, OSError, DBAPIError) as exc:
                 log.warning(
                     "outbox relay failed, retrying",
-                    extra={"fields": {"error": describe(exc), "retry_in_seconds": backoff}},
+                    extra={"fields": {"error": describe(exc), "retry_in_seconds": backoff.delay}},
                 )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff_seconds)
+                await backoff.sleep()
                 continue
             if relayed < self.batch_size:
                 await self._wait_for_work()
@@ -254,7 +253,7 @@ class StreamConsumer:
                 raise
 
     async def run(self) -> None:
-        backoff = 0.1
+        backoff = Backoff()
         while True:
             try:
                 await self.ensure_group()
@@ -264,14 +263,13 @@ class StreamConsumer:
                 while True:
                     await self._claim_abandoned()
                     await self._read(">", block_ms=1000)
-                    backoff = 0.1
+                    backoff.reset()
             except (RedisError, OSError, DBAPIError) as exc:
                 log.warning(
                     "stream consumer failed, retrying",
                     extra={"fields": {"stream": self._stream, "error": describe(exc)}},
                 )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                await backoff.sleep()
 
     async def _read(self, last_id: str, block_ms: int | None) -> int:
         response = await self._redis.xreadgroup(

@@ -17,6 +17,7 @@ from broadcaster import Broadcast, Event
 from broadcaster._backends.redis import RedisBackend
 from redis.exceptions import RedisError
 
+from shared.backoff import Backoff
 from shared.logs import describe
 
 log = logging.getLogger(__name__)
@@ -36,12 +37,12 @@ class ResilientRedisBackend(RedisBackend):
         self._ready.set()
 
     async def _pubsub_listener(self) -> None:
-        backoff = 0.1
+        backoff = Backoff()
         while True:
             await self._ready.wait()
             try:
                 async for message in self._pubsub.listen():
-                    backoff = 0.1
+                    backoff.reset()
                     if message["type"] == "message":
                         await self._queue.put(
                             Event(
@@ -53,8 +54,7 @@ class ResilientRedisBackend(RedisBackend):
                 log.warning(
                     "live updates connection lost", extra={"fields": {"error": describe(exc)}}
                 )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                await backoff.sleep()
                 continue
             if not self._pubsub.subscribed:
                 self._ready.clear()
