@@ -44,28 +44,20 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, size: int) -> list[str]:
+def cursor_values(columns: list[Any], cursor: str) -> list[Any]:
+    """The values `encode_cursor` put in the cursor, typed like the columns it orders by."""
+
+    def parse(column: Any, value: object) -> Any:
+        python_type = column.type.python_type
+        return datetime.fromisoformat(str(value)) if python_type is datetime else python_type(value)
+
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if isinstance(values, list) and len(values) == size:
-            return [str(value) for value in values]
-    except ValueError:
+        if isinstance(values, list) and len(values) == len(columns):
+            return [parse(column, value) for column, value in zip(columns, values, strict=True)]
+    except (ValueError, TypeError):
         pass
     raise BadUserInput("after is not a cursor this list gave out", field="after")
-
-
-def cursor_values(columns: list[Any], cursor: str) -> list[Any]:
-    """The cursor's values, typed like the columns it orders by (datetime, uuid, …)."""
-    raw = decode_cursor(cursor, len(columns))
-
-    def parse(column: Any, value: str) -> Any:
-        python_type = column.type.python_type
-        return datetime.fromisoformat(value) if python_type is datetime else python_type(value)
-
-    try:
-        return [parse(column, value) for column, value in zip(columns, raw, strict=True)]
-    except (ValueError, TypeError):
-        raise BadUserInput("after is not a cursor this list gave out", field="after") from None
 
 
 def after(columns: list[Any], values: list[Any]) -> ColumnElement[bool]:

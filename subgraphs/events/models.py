@@ -90,9 +90,7 @@ class RegistrationRow(Base):
             "event_id",
             "user_id",
             unique=True,
-            postgresql_where=text(
-                "status IN ('pending_approval', 'confirmed', 'waitlisted', 'checked_in')"
-            ),
+            postgresql_where=text(f"status IN ({', '.join(repr(s) for s in LIVE_STATUSES)})"),
         ),
         Index("ix_registrations_event_status", "event_id", "status", "waitlist_number"),
         Index("ix_registrations_user", "user_id", "created_at"),

@@ -23,6 +23,7 @@ from shared.pubsub import PubSub
 from shared.validation import validate_input
 from subgraphs.events.models import (
     LIVE_STATUSES,
+    SEAT_HOLDING_STATUSES,
     EventRow,
     RegistrationRow,
     outbox,
@@ -62,6 +63,11 @@ def _require_manager(event: EventRow, viewer: Principal) -> None:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _confirm(registration: RegistrationRow) -> None:
+    registration.status = "confirmed"
+    registration.confirmed_at = _now()
 
 
 class EventWriter:
@@ -112,8 +118,7 @@ class EventWriter:
     async def take_seat_or_queue(self, event: EventRow, registration: RegistrationRow) -> None:
         """Confirms the registration if a seat is free, else puts it at the end of the waitlist."""
         if event.capacity is None or event.seats_taken < event.capacity:
-            registration.status = "confirmed"
-            registration.confirmed_at = _now()
+            _confirm(registration)
             event.seats_taken += 1
         else:
             registration.status = "waitlisted"
@@ -138,8 +143,7 @@ class EventWriter:
             )
         )
         for registration in promoted:
-            registration.status = "confirmed"
-            registration.confirmed_at = _now()
+            _confirm(registration)
             await self.registration_changed(registration, "registration.promoted", "PROMOTED")
         event.seats_taken += len(promoted)
         event.waitlist_length -= len(promoted)
@@ -148,7 +152,7 @@ class EventWriter:
 
     async def release(self, event: EventRow, registration: RegistrationRow) -> None:
         """Frees what a registration held (a seat or a waitlist place) and refills the seat."""
-        if registration.status in ("confirmed", "checked_in"):
+        if registration.status in SEAT_HOLDING_STATUSES:
             event.seats_taken -= 1
             await self.promote_waitlisted(event)
         elif registration.status == "waitlisted":

@@ -9,7 +9,7 @@ from shared.pagination import Connection, encode_cursor
 from shared.validation import check_page_size
 from subgraphs.events.calendar import icalendar
 from subgraphs.events.context import Info
-from subgraphs.events.models import EventRow, RegistrationRow
+from subgraphs.events.models import SEAT_HOLDING_STATUSES, EventRow, RegistrationRow
 from subgraphs.events.resolvers import is_manager
 
 
@@ -208,10 +208,10 @@ class Event:
         manager = is_manager(self.row, viewer)
         if not manager:
             mine = await info.context.my_registration(self.row.id)
-            if mine is None or mine.status not in ("confirmed", "checked_in"):
+            if mine is None or mine.status not in SEAT_HOLDING_STATUSES:
                 raise Forbidden("Only the organizer and confirmed attendees see who attends")
         loader = info.context.registration_pages(
-            "event", ("confirmed", "checked_in"), hide_private=not manager
+            "event", SEAT_HOLDING_STATUSES, hide_private=not manager
         )
         rows, more = await loader.load((self.row.id, *_page(first, after)))
         return Registration.connection(rows, more)
@@ -283,7 +283,7 @@ class Registration:
 
     @strawberry.field(description="The code to show at the door; for its holder and the organizer")
     async def ticket_code(self, info: Info) -> str | None:
-        if self.row.status not in ("confirmed", "checked_in"):
+        if self.row.status not in SEAT_HOLDING_STATUSES:
             return None
         viewer = await info.context.principal()
         if viewer is not None and viewer.user_id == self.row.user_id:
