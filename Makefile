@@ -8,8 +8,13 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
+# checkov pins versions of packaging, pytest and python-dateutil older than our lock,
+# so it lives in a venv of its own, from a pinned requirements file.
+CHECKOV := $(TOOLS)/checkov/bin/checkov
+# promtool (checks the alert rules) ships in Debian's prometheus package, not on PyPI.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: dev test lint typecheck pytest schema install migrate seed bench clean
+.PHONY: dev test lint typecheck pytest schema install migrate seed bench clean promtool
 
 dev: install
 	$(PY) -m tools dev
@@ -30,7 +35,7 @@ migrate: install
 bench: install
 	$(PY) -m bench.router_overhead
 
-install: $(VENV)/.installed router/node_modules/.installed
+install: $(VENV)/.installed router/node_modules/.installed $(CHECKOV) promtool
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -39,6 +44,15 @@ $(UV):
 $(VENV)/.installed: pyproject.toml uv.lock $(UV)
 	$(UV) sync --frozen --quiet
 	touch $@
+
+$(CHECKOV): tools/requirements/checkov.txt $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(TOOLS)/checkov
+	$(UV) pip install --quiet --python $(TOOLS)/checkov/bin/python -r tools/requirements/checkov.txt
+	touch $@
+
+promtool:
+	@command -v promtool >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
 
 router/node_modules/.installed: router/package.json router/package-lock.json
 	cd router && npm ci --no-audit --no-fund --loglevel=error

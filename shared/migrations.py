@@ -9,6 +9,8 @@ import asyncio
 
 from alembic import command, context
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -28,6 +30,26 @@ def alembic_config(subgraph: str, database_url: str | None = None) -> Config:
 
 def upgrade(subgraph: str, database_url: str | None = None) -> None:
     command.upgrade(alembic_config(subgraph, database_url), "head")
+
+
+def is_at_head(subgraph: str, database_url: str | None = None) -> bool:
+    """Whether the database holds every migration this code expects (none pending)."""
+    config = alembic_config(subgraph, database_url)
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+
+    def current(connection: Connection) -> set[str]:
+        context = MigrationContext.configure(connection, opts={"version_table_schema": subgraph})
+        return set(context.get_current_heads())
+
+    async def read_current() -> set[str]:
+        engine = create_async_engine(async_url(config.attributes["database_url"]))
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(current)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read_current()) == heads
 
 
 def run_env(metadata: MetaData) -> None:

@@ -1,5 +1,6 @@
 """The one settings object, read from the environment (and `.env` when present)."""
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -10,7 +11,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # In Kubernetes, secrets are files (a mounted Secret, one file per setting, e.g.
+    # `database_url`) rather than environment variables, which leak into crash dumps
+    # and `kubectl describe`; SECRETS_DIR names that folder.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", secrets_dir=os.environ.get("SECRETS_DIR")
+    )
 
     environment: str = "development"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/meetinity"

@@ -1,12 +1,16 @@
-"""docker-compose.yml describes the same stack as `make dev`, valid per the Compose spec."""
+"""docker-compose.yml describes the same stack as `make dev`; deployment helpers work."""
 
+import asyncio
+import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import yaml
 
 from shared.settings import REPO_ROOT
+from tests.support.environment import database_url, run_as_admin
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 
@@ -38,3 +42,55 @@ def test_compose_runs_every_service_from_dockerfiles_in_the_repository() -> None
         assert services[name]["build"]["args"]["SUBGRAPH"] == name
     for name in ("users", "events", "matching", "messaging", "router", "migrate"):
         assert (REPO_ROOT / services[name]["build"]["dockerfile"]).is_file()
+
+
+def test_compose_scale_out_profile_runs_a_second_replica_under_each_subgraph_name() -> None:
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    for name in ("users", "events", "matching", "messaging"):
+        replica = services[f"{name}-2"]
+        assert replica["profiles"] == ["scale-out"]
+        assert replica["build"]["args"]["SUBGRAPH"] == name
+        assert replica["networks"]["default"]["aliases"] == [name]
+        assert "profiles" not in services[name]
+
+
+def test_settings_read_secrets_from_files_in_the_secrets_dir(tmp_path: Path) -> None:
+    (tmp_path / "database_url").write_text("postgresql://from-a-file@db/meetinity")
+    environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from shared.settings import Settings; print(Settings().database_url)",
+        ],
+        env={**environment, "SECRETS_DIR": str(tmp_path), "PYTHONPATH": str(REPO_ROOT)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.stdout.strip() == "postgresql://from-a-file@db/meetinity", result.stderr
+
+
+async def test_migrated_waits_for_pending_migrations_then_succeeds() -> None:
+    name = f"meetinity_test_migrated_{uuid.uuid4().hex[:8]}"
+    await run_as_admin(f'CREATE DATABASE "{name}"')
+    environment = {**os.environ, "DATABASE_URL": database_url(name)}
+
+    def tools(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tools", *args],
+            env=environment,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+        )
+
+    try:
+        pending = await asyncio.to_thread(tools, "migrated", "users")
+        assert pending.returncode == 1
+        assert "migrations pending" in pending.stderr
+        assert (await asyncio.to_thread(tools, "migrate", "users")).returncode == 0
+        done = await asyncio.to_thread(tools, "migrated", "users", "--wait", "5")
+        assert done.returncode == 0, done.stderr
+    finally:
+        await run_as_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -2,12 +2,13 @@
 
 import asyncio
 import sys
+import time
 from typing import Annotated
 
 import typer
 from alembic import command
 
-from shared.migrations import alembic_config, upgrade
+from shared.migrations import alembic_config, is_at_head, upgrade
 from shared.settings import get_settings
 
 SUBGRAPHS = ("users", "events", "matching", "messaging")
@@ -23,6 +24,28 @@ def migrate(subgraphs: SubgraphArg = None) -> None:
     for name in subgraphs or SUBGRAPHS:
         upgrade(name)
         typer.echo(f"{name}: migrated")
+
+
+@cli.command()
+def migrated(
+    subgraphs: SubgraphArg = None,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for it")] = 0,
+) -> None:
+    """Exit 0 once no migration is pending (what a new pod waits for before it starts)."""
+    deadline = time.monotonic() + wait
+    for name in subgraphs or SUBGRAPHS:
+        while True:
+            try:
+                if is_at_head(name):
+                    break
+                state = "migrations pending"
+            except Exception as exc:  # the database may not be reachable yet
+                state = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() >= deadline:
+                typer.echo(f"{name}: {state}", err=True)
+                raise typer.Exit(1)
+            time.sleep(2)
+        typer.echo(f"{name}: at head")
 
 
 @cli.command()
