@@ -1,11 +1,13 @@
 // Hive Gateway configuration: the one endpoint clients talk to.
 // Options are documented in node_modules/@graphql-hive/gateway/dist/index.d.ts.
+import { createServer } from 'node:http';
 import {
   createRemoteJwksSigningKeyProvider,
   defineConfig,
   extractFromHeader,
   type GatewayPlugin,
 } from '@graphql-hive/gateway';
+import { Counter, register } from 'prom-client';
 
 const env = process.env;
 const subgraphNames = ['users', 'events', 'matching', 'messaging'];
@@ -35,6 +37,55 @@ const unauthenticatedCode: GatewayPlugin = {
       return error;
     });
     setResult({ ...result, errors });
+  },
+};
+
+// Prometheus metrics on an internal port of their own (METRICS_PORT), never on the
+// public one: the NetworkPolicy lets only Prometheus reach it. Hive Gateway's
+// Prometheus plugin records into prom-client's default registry, served here.
+if (env.METRICS_PORT) {
+  createServer(async (request, response) => {
+    if (request.url !== '/metrics') {
+      response.writeHead(404).end();
+      return;
+    }
+    response.writeHead(200, { 'content-type': register.contentType });
+    response.end(await register.metrics());
+  }).listen(Number(env.METRICS_PORT), env.METRICS_HOST ?? env.ROUTER_HOST ?? '0.0.0.0');
+}
+
+// Clients' operation names become label values: only well-formed ones, and only so
+// many, so that no client can create series without bound.
+const operationNames = new Set<string>();
+function operationLabel(name: string | null | undefined): string {
+  if (!name) return 'anonymous';
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name)) return 'other';
+  if (!operationNames.has(name) && operationNames.size >= 500) return 'other';
+  operationNames.add(name);
+  return name;
+}
+
+const graphqlErrors = new Counter({
+  name: 'meetinity_router_graphql_errors_total',
+  help: 'GraphQL errors in the responses the router sends, by operation name and extensions.code',
+  labelNames: ['operation', 'code'],
+});
+
+// Errors by code, for the error-rate alerts: what the client saw, whichever subgraph
+// (or the router itself) produced it, after `unauthenticatedCode` gave codes.
+const operationOf = new WeakMap<Request, string>();
+const errorCodeMetrics: GatewayPlugin = {
+  onParams({ params, request }) {
+    operationOf.set(request, operationLabel(params.operationName));
+  },
+  onResultProcess({ request, result }) {
+    for (const single of Array.isArray(result) ? result : [result]) {
+      if (!single || !('errors' in single) || !single.errors) continue;
+      const operation = operationOf.get(request) ?? 'anonymous';
+      for (const error of single.errors as any[]) {
+        graphqlErrors.inc({ operation, code: String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR') });
+      }
+    }
   },
 };
 
@@ -106,13 +157,20 @@ mutation LogIn {
     ...subgraphLocations,
   },
   prometheus: {
-    endpoint: '/metrics',
+    // Served on METRICS_PORT (above), not on the public port.
+    endpoint: false,
     metrics: {
+      graphql_envelop_request: true,
+      graphql_envelop_request_duration: true,
+      graphql_envelop_error_result: true,
+      graphql_envelop_phase_parse: true,
+      graphql_envelop_phase_validate: true,
+      graphql_envelop_phase_execute: true,
       graphql_gateway_fetch_duration: true,
       graphql_gateway_subgraph_execute_duration: true,
       graphql_gateway_subgraph_execute_errors: true,
       graphql_yoga_http_duration: true,
     },
   },
-  plugins: () => [unauthenticatedCode],
+  plugins: () => [unauthenticatedCode, errorCodeMetrics],
 });

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,6 +32,13 @@ from shared.metrics import http_request_seconds, http_requests
 from shared.migrations import upgrade
 from shared.pubsub import PubSub
 from shared.settings import Settings, get_settings
+from shared.state_metrics import (
+    MetricsServer,
+    StateCollector,
+    outbox_reader,
+    pool_reader,
+    stream_groups_reader,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +60,10 @@ class Subgraph:
 
 
 class RequestContextMiddleware:
-    """Request id, trace id, duration and status of every HTTP request, as logs and metrics."""
+    """Request id, trace id, duration and status of every HTTP request and WebSocket
+    session, as logs and metrics labelled by route template (never the raw path)."""
 
-    quiet_paths = frozenset({"/healthz", "/readyz", "/metrics"})
+    quiet_paths = frozenset({"/healthz", "/readyz"})
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
@@ -73,31 +80,51 @@ class RequestContextMiddleware:
             trace_id_var.set(trace_id_from_traceparent(headers.get("traceparent"))),
             serving_request.set(True),
         )
+        websocket = scope["type"] == "websocket"
+        # What the client got: an HTTP status, 101 for an accepted WebSocket, 403 for
+        # one closed before it was accepted (ASGI), 500 if the app failed first.
         status = 500
         started = time.perf_counter()
 
+        counted = False
+
+        def count(method: str) -> None:
+            nonlocal counted
+            if not counted:
+                counted = True
+                http_requests.labels(self.service, method, route_template(scope), status).inc()
+
         async def send_with_status(message: Message) -> None:
             nonlocal status
-            if message["type"] == "http.response.start":
+            kind = message["type"]
+            if kind in ("http.response.start", "websocket.http.response.start"):
                 status = message["status"]
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            elif kind == "websocket.accept":
+                status = 101
+            elif kind == "websocket.close" and status == 500:
+                status = 403
+            if websocket and status != 500:
+                # Counted once its outcome is known: a session can last for hours.
+                count("WS")
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            path = scope["path"]
             elapsed = time.perf_counter() - started
-            if scope["type"] == "http":
-                http_requests.labels(self.service, scope["method"], path, status).inc()
-                http_request_seconds.labels(self.service, scope["method"], path).observe(elapsed)
+            method = "WS" if websocket else scope["method"]
+            count(method)
+            if not websocket:  # a session's length says nothing about latency
+                route = route_template(scope)
+                http_request_seconds.labels(self.service, method, route).observe(elapsed)
             log.log(
-                logging.DEBUG if path in self.quiet_paths else logging.INFO,
-                "request",
+                logging.DEBUG if scope["path"] in self.quiet_paths else logging.INFO,
+                "websocket session" if websocket else "request",
                 extra={
                     "fields": {
-                        "method": scope.get("method", "WS"),
-                        "path": path,
+                        "method": method,
+                        "path": scope["path"],
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 2),
                     }
@@ -108,9 +135,29 @@ class RequestContextMiddleware:
             request_id_var.reset(tokens[0])
 
 
+def route_template(scope: Scope) -> str:
+    """`/events/{event_id}.ics` rather than each event's path; "unmatched" for 404s."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
 def jwks_verifier(app: FastAPI) -> TokenVerifier:
     settings: Settings = app.state.settings
     return TokenVerifier(settings.jwt_issuer, settings.jwt_audience, jwks_url=settings.jwks_url)
+
+
+def serve_metrics(app: FastAPI, subgraph: Subgraph, settings: Settings) -> MetricsServer | None:
+    """`/metrics` on the internal port, when one is configured."""
+    if settings.metrics_port is None:
+        return None
+    readers = [pool_reader(subgraph.name, app.state.db)]
+    if subgraph.outbox is not None:
+        readers.append(outbox_reader(subgraph.name, app.state.db, subgraph.outbox))
+        stream = stream_name(settings.redis_prefix, subgraph.name)
+        readers.append(stream_groups_reader(subgraph.name, app.state.redis, stream))
+    collector = StateCollector(asyncio.get_running_loop(), readers)
+    return MetricsServer(settings.metrics_host, settings.metrics_port, collector)
 
 
 def create_app(subgraph: Subgraph) -> FastAPI:
@@ -122,9 +169,10 @@ def create_app(subgraph: Subgraph) -> FastAPI:
         if settings.migrate_on_start:
             await asyncio.to_thread(upgrade, subgraph.name, settings.database_url)
         app.state.settings = settings
+        app.state.service = subgraph.name
         app.state.db = Database(settings.database_url, subgraph.name, settings.database_pool_size)
         app.state.redis = Redis.from_url(settings.redis_url, decode_responses=True)
-        app.state.pubsub = PubSub(settings.redis_url, settings.redis_prefix)
+        app.state.pubsub = PubSub(settings.redis_url, settings.redis_prefix, subgraph.name)
         await app.state.pubsub.connect()
         for hook in subgraph.on_startup:
             await hook(app)
@@ -140,10 +188,13 @@ def create_app(subgraph: Subgraph) -> FastAPI:
                 settings.outbox_poll_seconds,
             )
             jobs.append(asyncio.create_task(relay.run()))
+        metrics_server = serve_metrics(app, subgraph, settings)
         log.info("subgraph started", extra={"fields": {"subgraph": subgraph.name}})
         try:
             yield
         finally:
+            if metrics_server is not None:
+                metrics_server.close()
             for job in jobs:
                 job.cancel()
             # Bounded: on Python 3.11 a cancellation landing as an awaited wait_for
@@ -184,9 +235,5 @@ def create_app(subgraph: Subgraph) -> FastAPI:
             checks["redis"] = describe(exc)
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
-
-    @app.get("/metrics")
-    async def metrics() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -19,6 +19,7 @@ class RequestContext(BaseContext):
         super().__init__()
         state = connection.app.state
         self.settings: Settings = state.settings
+        self.service: str = state.service
         self.db: Database = state.db
         self.pubsub: PubSub = state.pubsub
         self.verifier: TokenVerifier = state.verifier

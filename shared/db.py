@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import Pool
 
 from shared.metrics import db_statements
 
@@ -64,6 +65,10 @@ class Database:
                 yield session
             for callback in session.info.pop("after_commit", []):
                 await callback()
+
+    def pools(self) -> dict[str, Pool]:
+        """The connection pools, by name, for the pool gauges."""
+        return {"request": self.engine.pool}
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

@@ -1,17 +1,34 @@
-"""Prometheus metrics every subgraph exposes on `/metrics`."""
+"""Prometheus counters, histograms and gauges every subgraph updates as things happen.
 
-from prometheus_client import Counter, Histogram
+They are served on an internal port (`METRICS_PORT`), with the state read at scrape
+time (`shared.state_metrics`).
+"""
+
+import re
+import threading
+
+from prometheus_client import Counter, Gauge, Histogram
 
 http_requests = Counter(
     "meetinity_http_requests_total",
-    "HTTP requests served",
+    "HTTP requests served, and WebSocket sessions (method WS), by route template",
     ["service", "method", "path", "status"],
 )
 http_request_seconds = Histogram(
     "meetinity_http_request_duration_seconds",
-    "HTTP request latency",
+    "HTTP request latency, by route template",
     ["service", "method", "path"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+graphql_operations = Counter(
+    "meetinity_graphql_operations_total",
+    "GraphQL operations executed, by operation name and type",
+    ["service", "operation", "type"],
+)
+graphql_errors = Counter(
+    "meetinity_graphql_errors_total",
+    "GraphQL errors returned, by operation name and extensions.code",
+    ["service", "operation", "code"],
 )
 # Statements run while serving a request, apart from background work (outbox relay,
 # consumers): the N+1 tests read this to prove the count does not grow with N.
@@ -30,3 +47,30 @@ domain_events_consumed = Counter(
     "Domain events handled by a stream consumer",
     ["service", "consumer", "type"],
 )
+live_subscriptions = Gauge(
+    "meetinity_live_subscriptions",
+    "GraphQL subscriptions this process is serving now",
+    ["service"],
+)
+
+# Operation names come from clients: only well-formed names become label values, and
+# only so many, so that a client cannot create series without bound.
+_OPERATION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+MAX_OPERATION_NAMES = 500
+_operation_names: set[str] = set()
+_operation_names_lock = threading.Lock()
+
+
+def operation_label(name: str | None) -> str:
+    """The `operation` label for an operation name: "anonymous", the name, or "other"."""
+    if not name:
+        return "anonymous"
+    if not _OPERATION_NAME.fullmatch(name):
+        return "other"
+    with _operation_names_lock:
+        if name in _operation_names:
+            return name
+        if len(_operation_names) >= MAX_OPERATION_NAMES:
+            return "other"
+        _operation_names.add(name)
+        return name

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from shared.backoff import Backoff
 from shared.logs import describe
+from shared.metrics import live_subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,10 @@ class ResilientRedisBackend(RedisBackend):
 class PubSub:
     publish_timeout_seconds = 1.0
 
-    def __init__(self, redis_url: str, prefix: str) -> None:
+    def __init__(self, redis_url: str, prefix: str, service: str = "meetinity") -> None:
         self._broadcast = Broadcast(backend=ResilientRedisBackend(redis_url))
         self._prefix = prefix
+        self._live = live_subscriptions.labels(service)
 
     def _channel(self, channel: str) -> str:
         return f"{self._prefix}:live:{channel}"
@@ -99,4 +101,5 @@ class PubSub:
                     if event is not None:
                         yield json.loads(event.message)
 
-            yield messages()
+            with self._live.track_inprogress():
+                yield messages()

@@ -1,14 +1,16 @@
 """How every subgraph builds its Strawberry federation schema."""
 
 import logging
+from collections.abc import Iterator
 from typing import Any, Final
 
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension, ValidationCache
 from strawberry.federation import Schema
 from strawberry.types import ExecutionContext
 
 from shared.errors import is_client_error
+from shared.metrics import graphql_errors, graphql_operations, operation_label
 
 log = logging.getLogger("shared.graphql")
 
@@ -16,17 +18,41 @@ log = logging.getLogger("shared.graphql")
 FEDERATION_VERSION: Final = "2.9"
 
 
+def _operation(execution_context: ExecutionContext | None) -> tuple[str, str, str]:
+    """(service, operation label, operation type) for the metrics of an operation."""
+    if execution_context is None:
+        return "unknown", "anonymous", "unknown"
+    service = str(getattr(execution_context.context, "service", "unknown"))
+    try:
+        kind = execution_context.operation_type.value
+    except Exception:  # not parsed: a syntax error, or no operation of that name
+        kind = "unknown"
+    return service, operation_label(execution_context.operation_name), kind
+
+
+class OperationMetrics(SchemaExtension):
+    """Counts operations by name and type. Strawberry creates one instance per
+    operation, so nothing here is shared between concurrent requests."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        graphql_operations.labels(*_operation(self.execution_context)).inc()
+
+
 class SubgraphSchema(Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         # Runs before MaskErrors replaces internal errors, so the traceback is kept here.
+        service, operation, _ = _operation(execution_context)
         for error in errors:
             if is_client_error(error):
                 code = (error.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED")
                 log.info(error.message, extra={"fields": {"code": code, "path": error.path}})
             else:
+                code = "INTERNAL_SERVER_ERROR"
                 log.error(error.message, exc_info=error.original_error)
+            graphql_errors.labels(service, operation, code).inc()
 
 
 def federated_schema(**kwargs: Any) -> Schema:
@@ -37,6 +63,7 @@ def federated_schema(**kwargs: Any) -> Schema:
             # validate each one once.
             lambda: ParserCache(maxsize=1000),
             lambda: ValidationCache(maxsize=1000),
+            OperationMetrics,
             lambda: MaskErrors(
                 should_mask_error=lambda error: not is_client_error(error),
                 error_message="Internal server error",

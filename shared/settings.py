@@ -46,6 +46,11 @@ class Settings(BaseSettings):
 
     outbox_poll_seconds: float = 1.0
 
+    # Prometheus metrics are served on this port, apart from the public one, so that
+    # only Prometheus reaches them (NetworkPolicy); None serves none.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+
 
 @lru_cache
 def get_settings() -> Settings:

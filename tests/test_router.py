@@ -1,7 +1,5 @@
 """The router as clients meet it: one endpoint, GraphiQL, health, limits, masked errors, ids."""
 
-import httpx
-
 from tests.support.environment import StackEnvironment
 from tests.support.graphql import GraphQLClient
 from tests.support.users import sign_up
@@ -77,12 +75,3 @@ async def test_unknown_fields_are_a_validation_error_without_suggestions(
     error = body["errors"][0]
     assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert "did you mean" not in error["message"].lower()
-
-
-async def test_subgraph_metrics_are_exposed(environment: StackEnvironment, stack: object) -> None:
-    async with httpx.AsyncClient() as client:
-        for service in ("users", "events", "matching", "messaging"):
-            text = (await client.get(environment.config.url(service, "/metrics"))).text
-            assert "meetinity_http_requests_total" in text, service
-        router_metrics = await client.get(environment.config.url("router", "/metrics"))
-        assert "graphql_yoga_http_duration" in router_metrics.text

@@ -19,6 +19,8 @@ from shared.settings import REPO_ROOT
 
 SUBGRAPHS = ("users", "events", "matching", "messaging")
 DEFAULT_PORTS = {"router": 4000, "users": 4001, "events": 4002, "matching": 4003, "messaging": 4004}
+# Each process serves Prometheus metrics on a port of its own, apart from its public one.
+DEFAULT_METRICS_PORTS = {name: port + 5400 for name, port in DEFAULT_PORTS.items()}
 ROUTER_DIR = REPO_ROOT / "router"
 SUPERGRAPH_FILE = REPO_ROOT / "schema" / "supergraph.graphql"
 
@@ -36,11 +38,15 @@ class StackConfig:
     redis_prefix: str
     jwt_private_key_file: Path
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    metrics_ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_METRICS_PORTS))
     log_dir: Path | None = None  # None: processes write to this terminal
     env: dict[str, str] = field(default_factory=dict)
 
     def url(self, service: str, path: str = "/graphql") -> str:
         return f"http://127.0.0.1:{self.ports[service]}{path}"
+
+    def metrics_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.metrics_ports[service]}/metrics"
 
     def subgraph_env(self) -> dict[str, str]:
         return {
@@ -61,6 +67,7 @@ class StackConfig:
             **subgraph_urls,
             "ROUTER_PORT": str(self.ports["router"]),
             "ROUTER_HOST": "127.0.0.1",
+            "METRICS_PORT": str(self.metrics_ports["router"]),
             "JWKS_URL": self.url("users", "/.well-known/jwks.json"),
             "LOG_JSON": "1",
             **self.env,
@@ -103,19 +110,20 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def start_subgraph(self, name: str, port: int | None = None, replica: str = "") -> Process:
-        port = port or self.config.ports[name]
+    def start_subgraph(
+        self, name: str, port: int | None = None, replica: str = "", metrics_port: int | None = None
+    ) -> Process:
+        """The subgraph's main process by default; a replica on the ports given."""
+        if port is None:
+            port, metrics_port = self.config.ports[name], self.config.metrics_ports[name]
         args = [
             sys.executable, "-m", "uvicorn", f"subgraphs.{name}.app:app",
             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
             "--ws-ping-interval", "20",
         ]  # fmt: skip
+        env = {**self.config.subgraph_env(), "METRICS_PORT": str(metrics_port or free_port())}
         return self._spawn(
-            f"{name}{replica}",
-            args,
-            REPO_ROOT,
-            self.config.subgraph_env(),
-            f"http://127.0.0.1:{port}/readyz",
+            f"{name}{replica}", args, REPO_ROOT, env, f"http://127.0.0.1:{port}/readyz"
         )
 
     def start_router(self) -> Process:

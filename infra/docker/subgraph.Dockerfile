@@ -26,7 +26,7 @@ COPY subgraphs ./subgraphs
 COPY tools ./tools
 
 ARG SUBGRAPH=users
-ENV SUBGRAPH=${SUBGRAPH} METRICS_PORT=9000
+ENV SUBGRAPH=${SUBGRAPH} METRICS_PORT=9000 METRICS_HOST=0.0.0.0
 USER 10001:10001
 EXPOSE 8000 9000
 HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz')"

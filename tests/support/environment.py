@@ -62,6 +62,7 @@ def create_environment(tmp_dir: Path) -> StackEnvironment:
         redis_prefix=f"meetinity-test-{run_id}",
         jwt_private_key_file=key_file,
         ports={service: free_port() for service in DEFAULT_PORTS},
+        metrics_ports={service: free_port() for service in DEFAULT_PORTS},
         log_dir=tmp_dir / "logs",
         env={
             # Cheap password hashing: the tests sign up hundreds of people.

@@ -1,21 +1,33 @@
-"""Reads a subgraph's Prometheus counters, to count the SQL statements a request costs."""
+"""Reads a process's Prometheus metrics from its internal metrics port."""
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from tools.stack import StackConfig
 
 
-async def sql_statements(base_url: str, service: str) -> float:
-    """Statements the service has run while serving requests (background work excluded)."""
+async def samples(config: StackConfig, service: str) -> list[Sample]:
     async with httpx.AsyncClient() as client:
-        text = (await client.get(f"{base_url}/metrics")).text
-    for family in text_string_to_metric_families(text):
-        if family.name == "meetinity_db_statements":
-            for sample in family.samples:
-                labels = sample.labels
-                if (
-                    sample.name.endswith("_total")
-                    and labels.get("service") == service
-                    and labels.get("origin") == "request"
-                ):
-                    return sample.value
-    return 0.0
+        response = await client.get(config.metrics_url(service))
+    response.raise_for_status()
+    return [
+        sample
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    ]
+
+
+def value(found: list[Sample], name: str, **labels: str) -> float | None:
+    """The value of the sample with this name and (at least) these labels, if any."""
+    for sample in found:
+        if sample.name == name and labels.items() <= sample.labels.items():
+            return sample.value
+    return None
+
+
+async def sql_statements(config: StackConfig, service: str) -> float:
+    """Statements the service has run while serving requests (background work excluded)."""
+    found = await samples(config, service)
+    counted = value(found, "meetinity_db_statements_total", service=service, origin="request")
+    return counted or 0.0

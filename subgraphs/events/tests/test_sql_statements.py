@@ -27,13 +27,13 @@ async def _statements(
     api: GraphQLClient, environment: StackEnvironment, viewer: Person, text: str, first: int
 ) -> dict[str, float]:
     services = ("events", "users")
-    before = {s: await sql_statements(environment.config.url(s, ""), s) for s in services}
+    before = {s: await sql_statements(environment.config, s) for s in services}
     page = await api.data(PAGE, {"text": text, "first": first}, viewer.token)
     edges = page["events"]["edges"]
     assert len(edges) == first
     assert all(edge["node"]["organizer"]["name"].startswith("Organizer") for edge in edges)
     assert any(edge["node"]["myRegistration"] for edge in edges)
-    after = {s: await sql_statements(environment.config.url(s, ""), s) for s in services}
+    after = {s: await sql_statements(environment.config, s) for s in services}
     return {s: after[s] - before[s] for s in services}
 
 

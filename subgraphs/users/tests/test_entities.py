@@ -18,7 +18,7 @@ async def _statements_for(environment: StackEnvironment, user_ids: list[str]) ->
     """SQL statements the users subgraph runs to resolve these references (as the router asks)."""
     base_url = environment.config.url("users", "")
     representations = [{"__typename": "User", "id": user_id} for user_id in user_ids]
-    before = await sql_statements(base_url, "users")
+    before = await sql_statements(environment.config, "users")
     async with httpx.AsyncClient() as client:
         response = await client.post(
             f"{base_url}/graphql",
@@ -27,7 +27,7 @@ async def _statements_for(environment: StackEnvironment, user_ids: list[str]) ->
     body = response.json()
     assert "errors" not in body, body
     assert [entity["id"] for entity in body["data"]["_entities"]] == user_ids
-    return await sql_statements(base_url, "users") - before
+    return await sql_statements(environment.config, "users") - before
 
 
 async def test_user_references_cost_one_statement_whatever_their_number(
