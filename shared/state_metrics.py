@@ -1,7 +1,8 @@
 """The state an operator alerts on, read when Prometheus scrapes.
 
 Outbox backlog (rows, age of the oldest), consumer groups' lag and pending entries on
-the streams a subgraph produces, connection pools in use and waiting. Read at scrape
+the streams a subgraph produces and their dead letters, connection pools in use and
+waiting. (Background jobs' heartbeats are gauges `shared.jobs` sets as they beat.) Read at scrape
 time rather than sampled by a job, so a gauge is never stale and costs nothing between
 scrapes. prometheus_client serves `/metrics` from a thread on an internal port; the
 collector hands its reads to the app's event loop and waits for them.
@@ -19,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.pool import QueuePool
 
 from shared.db import Database
-from shared.eventbus import Outbox
+from shared.eventbus import Outbox, dead_letter_stream
 
 Families = list[GaugeMetricFamily]
 StateReader = Callable[[], Awaitable[Families]]
@@ -134,7 +135,8 @@ def outbox_reader(service: str, db: Database, outbox: Outbox) -> StateReader:
 
 
 def stream_groups_reader(service: str, redis: Redis, stream: str) -> StateReader:
-    """Every consumer group reading this subgraph's stream: lag and pending entries."""
+    """Every consumer group reading this subgraph's stream: lag and pending entries; and
+    the stream's dead letters."""
 
     async def read() -> Families:
         lag = _gauge(
@@ -150,14 +152,21 @@ def stream_groups_reader(service: str, redis: Redis, stream: str) -> StateReader
             "group",
         )
         length = _gauge("meetinity_stream_length", "Entries in the stream", "stream")
+        letters = _gauge(
+            "meetinity_stream_dead_letters",
+            "Events of the stream its consumers gave up on, waiting for an operator"
+            " (`python -m tools dead-letters`)",
+            "stream",
+        )
+        letters.add_metric([service, stream], await redis.xlen(dead_letter_stream(stream)))
         if not await redis.exists(stream):
-            return [lag, pending, length]
+            return [lag, pending, length, letters]
         length.add_metric([service, stream], await redis.xlen(stream))
         for group in await redis.xinfo_groups(stream):
             name = group["name"]
             pending.add_metric([service, stream, name], group["pending"])
             lag.add_metric([service, stream, name], await _group_lag(redis, stream, group))
-        return [lag, pending, length]
+        return [lag, pending, length, letters]
 
     return read
 

@@ -17,13 +17,6 @@ OBSERVABILITY = REPO_ROOT / "infra" / "observability"
 SERVICES = ("router", "users", "events", "matching", "messaging")
 # Series names a query may use for a family of each type.
 SUFFIXES = ("", "_total", "_created", "_bucket", "_count", "_sum")
-# Exposed once issue 7's job supervision and dead letters are on main.
-NOT_YET_EXPOSED = {
-    "meetinity_background_job_up",
-    "meetinity_background_job_heartbeat_timestamp_seconds",
-    "meetinity_background_job_restarts_total",
-    "meetinity_domain_events_dead_lettered_total",
-}
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -78,7 +71,7 @@ async def test_dashboard_and_alerts_only_name_metrics_that_are_exposed(
     exposed = await _exposed(environment)
     named = set().union(*(_metric_names(query) for query in _queries()))
     assert len(named) > 15
-    assert named - exposed - NOT_YET_EXPOSED == set()
+    assert named - exposed == set()
 
 
 def test_dashboard_panels_have_unique_ids_and_a_prometheus_datasource() -> None:
