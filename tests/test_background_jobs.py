@@ -7,6 +7,7 @@ import time
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 
 from shared.jobs import FAILING_AFTER_CONSECUTIVE_FAILURES, Supervisor, every, heartbeat
 from shared.metrics import job_restarts
@@ -98,6 +99,10 @@ async def test_a_job_that_dies_is_reported_dead() -> None:
             lambda: asyncio.sleep(0, supervisor.health()["dies"] != "ok"), "death", within=5
         )
         assert supervisor.health() == {"dies": "dead: Fatal: out of memory"}
+        # And Prometheus sees it down (the MeetinityBackgroundJobDown alert).
+        assert 'meetinity_background_job_up{job="dies",service="test"} 0.0' in (
+            generate_latest().decode()
+        )
     finally:
         await supervisor.stop()
 

@@ -1,7 +1,6 @@
 """Metrics an operator can alert on: right statuses and bounded labels, on internal ports,
 and the state that goes wrong quietly (backlogs, lagging consumers) visible."""
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -12,10 +11,8 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 import websockets
-from prometheus_client import generate_latest
 
 from shared.eventbus import dead_letter_stream, stream_name
-from shared.jobs import Supervisor
 from tests.support.environment import StackEnvironment
 from tests.support.events import published_event
 from tests.support.graphql import GraphQLClient, subscribe
@@ -203,25 +200,6 @@ async def test_pools_report_connections_in_use_and_waiting(
             metric = f"meetinity_db_pool_connections_{name}"
             assert value(found, metric, service=service, pool="request") is not None
         assert value(found, "meetinity_db_pool_waiting", service=service, pool="request") == 0
-
-
-async def test_a_dead_job_shows_as_down_in_the_metrics() -> None:
-    class Fatal(BaseException):
-        pass
-
-    async def dies() -> None:
-        raise Fatal("out of memory")
-
-    supervisor = Supervisor("metrics-test")
-    supervisor.start("dies", dies)
-    try:
-        await eventually(
-            lambda: asyncio.sleep(0, supervisor.health()["dies"] != "ok"), "death", within=5
-        )
-        exposed = generate_latest().decode()
-        assert 'meetinity_background_job_up{job="dies",service="metrics-test"} 0.0' in exposed
-    finally:
-        await supervisor.stop()
 
 
 async def test_dead_letters_waiting_show_per_stream(
