@@ -7,6 +7,11 @@ import {
   extractFromHeader,
   type GatewayPlugin,
 } from '@graphql-hive/gateway';
+import { hive } from '@graphql-hive/plugin-opentelemetry/api';
+import { openTelemetrySetup } from '@graphql-hive/plugin-opentelemetry/setup';
+import { trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { Counter, register } from 'prom-client';
 
 const env = process.env;
@@ -37,6 +42,62 @@ const unauthenticatedCode: GatewayPlugin = {
       return error;
     });
     setResult({ ...result, errors });
+  },
+};
+
+// Tracing with Hive Gateway's own OpenTelemetry support, when OTEL_EXPORTER_OTLP_ENDPOINT
+// names a collector (unset: no SDK, no spans, nothing spent). Spans for the HTTP request,
+// the operation, parse / validate / execute and each subgraph call; a trace starts here
+// when the client sends no `traceparent`, and continues in the subgraphs.
+const otlpEndpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/$/, '');
+if (otlpEndpoint) {
+  openTelemetrySetup({
+    contextManager: new AsyncLocalStorageContextManager(),
+    resource: { serviceName: 'router' },
+    samplingRate: Number(env.OTEL_TRACES_SAMPLER_ARG ?? 1),
+    traces: {
+      exporter: new OTLPTraceExporter({ url: `${otlpEndpoint}/v1/traces` }),
+      batching: { scheduledDelayMillis: Number(env.OTEL_BSP_SCHEDULE_DELAY ?? 5000) },
+    },
+  });
+}
+
+// Every response says which trace it belongs to (header `x-trace-id`, and
+// `extensions.traceId` for GraphiQL), and the router logs each request with it.
+function traceIdOf(request: Request): string | undefined {
+  const context = hive.getHttpContext(request);
+  const spanContext = context && trace.getSpanContext(context);
+  return spanContext && trace.isSpanContextValid(spanContext) ? spanContext.traceId : undefined;
+}
+
+const requestStarted = new WeakMap<Request, number>();
+const traceIdInResponses: GatewayPlugin = {
+  onRequest({ request }) {
+    requestStarted.set(request, performance.now());
+  },
+  onResultProcess({ request, result, setResult }) {
+    const traceId = traceIdOf(request);
+    if (!traceId || !result || Array.isArray(result) || Symbol.asyncIterator in result) return;
+    setResult({ ...result, extensions: { ...result.extensions, traceId } });
+  },
+  onResponse({ request, response }) {
+    const traceId = traceIdOf(request);
+    if (traceId) response.headers.set('x-trace-id', traceId);
+    const url = new URL(request.url);
+    if (url.pathname !== '/graphql') return;
+    const started = requestStarted.get(request);
+    console.log(JSON.stringify({
+      time: new Date().toISOString(),
+      level: 'info',
+      service: 'router',
+      message: 'request',
+      method: request.method,
+      path: url.pathname,
+      status: response.status,
+      duration_ms: started === undefined ? undefined : Math.round((performance.now() - started) * 100) / 100,
+      request_id: request.headers.get('x-request-id') ?? undefined,
+      trace_id: traceId,
+    }));
   },
 };
 
@@ -135,7 +196,9 @@ mutation LogIn {
   propagateHeaders: {
     fromClientToSubgraphs({ request }) {
       const headers: Record<string, string> = {};
-      for (const name of ['authorization', 'traceparent', 'tracestate']) {
+      // With tracing on, the OpenTelemetry plugin sends the router's own span as parent.
+      const names = otlpEndpoint ? ['authorization'] : ['authorization', 'traceparent', 'tracestate'];
+      for (const name of names) {
         const value = request.headers.get(name);
         if (value) headers[name] = value;
       }
@@ -172,5 +235,6 @@ mutation LogIn {
       graphql_yoga_http_duration: true,
     },
   },
-  plugins: () => [unauthenticatedCode, errorCodeMetrics],
+  openTelemetry: otlpEndpoint ? { traces: true } : undefined,
+  plugins: () => [unauthenticatedCode, errorCodeMetrics, traceIdInResponses],
 });

@@ -41,6 +41,7 @@ from shared.state_metrics import (
     pool_reader,
     stream_groups_reader,
 )
+from shared.telemetry import configure_tracing, current_ids
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,9 @@ class RequestContextMiddleware:
             if kind in ("http.response.start", "websocket.http.response.start"):
                 status = message["status"]
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+                if ids := current_ids():
+                    # So that a slow or failed response leads to its trace.
+                    message["headers"].append((b"x-trace-id", ids[0].encode()))
             elif kind == "websocket.accept":
                 status = 101
             elif kind == "websocket.close" and status == 500:
@@ -206,8 +210,13 @@ def create_app(subgraph: Subgraph) -> FastAPI:
             await app.state.pubsub.disconnect()
             await app.state.redis.aclose()
             await app.state.db.dispose()
+            if tracing is not None:
+                await asyncio.to_thread(tracing.shutdown)  # exports what is still batched
 
     app = FastAPI(title=f"Meetinity {subgraph.name} subgraph", lifespan=lifespan)
+    tracing = configure_tracing(
+        subgraph.name, app, settings.otel_exporter_otlp_endpoint, settings.otel_traces_sampler_arg
+    )
     app.add_middleware(RequestContextMiddleware, service=subgraph.name)
     graphql: GraphQLRouter[Any, None] = GraphQLRouter(
         subgraph.schema,

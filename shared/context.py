@@ -2,12 +2,14 @@
 
 from typing import Any
 
+from opentelemetry import trace
 from starlette.requests import HTTPConnection
 from strawberry.fastapi import BaseContext
 
 from shared.auth import Principal, TokenVerifier, bearer_token
 from shared.db import Database
 from shared.errors import Unauthenticated
+from shared.logs import user_id_var
 from shared.pubsub import PubSub
 from shared.settings import Settings
 
@@ -39,6 +41,10 @@ class RequestContext(BaseContext):
         if self._principal is _NOT_YET:
             token = bearer_token(self._authorization())
             self._principal = None if token is None else await self.verifier.verify(token)
+            if self._principal is not None:
+                user_id = str(self._principal.user_id)
+                user_id_var.set(user_id)
+                trace.get_current_span().set_attribute("enduser.id", user_id)
         return self._principal  # type: ignore[no-any-return]
 
     async def require_principal(self) -> Principal:

@@ -65,11 +65,18 @@ from shared.metrics import (
     domain_events_published,
     domain_events_trimmed,
 )
+from shared.telemetry import TRACEPARENT, consuming, current_traceparent, producing
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
+
+
+# The trace context rides in the outbox row's payload under this key rather than in a
+# column of its own, so that no subgraph's migrations have to follow; the relay moves
+# it to the stream entry's `traceparent` field and consumers never see it in payloads.
+OUTBOX_TRACEPARENT_KEY = "_traceparent"
 
 
 def stream_name(prefix: str, producer: str) -> str:
@@ -106,6 +113,9 @@ class DomainEvent:
     # Grows with every change of the aggregate; 0 for events from before versions existed.
     version: int = 0
     stream_id: str = ""
+    # W3C trace context of the request that recorded it ("" when untraced): consumers'
+    # spans join that trace (shared.telemetry).
+    traceparent: str = ""
 
     def to_stream_fields(self) -> dict[str, str]:
         return {
@@ -115,6 +125,7 @@ class DomainEvent:
             "version": str(self.version),
             "occurred_at": self.occurred_at.isoformat(),
             "payload": json.dumps(self.payload, default=str),
+            **({TRACEPARENT: self.traceparent} if self.traceparent else {}),
         }
 
     @classmethod
@@ -131,6 +142,7 @@ class DomainEvent:
                 payload=payload,
                 version=int(fields.get("version") or 0),
                 stream_id=stream_id,
+                traceparent=fields.get(TRACEPARENT, ""),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise MalformedEvent(describe(exc)) from exc
@@ -172,13 +184,16 @@ class Outbox:
         """Records the event in the session's transaction. `version` is the aggregate's
         version after this change (usually its row's `version` column, flushed)."""
         event_id = uuid.uuid4()
+        row_payload = json.loads(json.dumps(payload, default=str))
+        if traceparent := current_traceparent():
+            row_payload[OUTBOX_TRACEPARENT_KEY] = traceparent
         await session.execute(
             insert(self.table).values(
                 id=event_id,
                 type=type,
                 aggregate_id=str(aggregate_id),
                 version=version,
-                payload=json.loads(json.dumps(payload, default=str)),
+                payload=row_payload,
                 occurred_at=datetime.now(UTC),
             )
         )
@@ -247,12 +262,14 @@ class OutboxRelay:
             if not rows:
                 return 0
             pipeline = self._redis.pipeline(transaction=False)
-            for row in rows:
-                event = DomainEvent(
-                    row.id, row.type, row.aggregate_id, row.occurred_at, row.payload, row.version
-                )
+            events = [_event_from_outbox_row(row) for row in rows]
+            for event in events:
                 pipeline.xadd(self._stream, event.to_stream_fields())  # type: ignore[arg-type]
-            await pipeline.execute()
+            with producing(
+                f"relay {self._stream}", [event.traceparent for event in events]
+            ) as span:
+                span.set_attribute("messaging.batch.message_count", len(events))
+                await pipeline.execute()
             await session.execute(
                 update(table)
                 .where(table.c.position.in_([row.position for row in rows]))
@@ -261,6 +278,15 @@ class OutboxRelay:
         for row in rows:
             domain_events_published.labels(self._service, row.type).inc()
         return len(rows)
+
+
+def _event_from_outbox_row(row: Any) -> DomainEvent:
+    payload = dict(row.payload)
+    traceparent = payload.pop(OUTBOX_TRACEPARENT_KEY, "")
+    return DomainEvent(
+        row.id, row.type, row.aggregate_id, row.occurred_at, payload, row.version,
+        traceparent=traceparent,
+    )  # fmt: skip
 
 
 def processed_events_table(metadata: MetaData) -> Table:
@@ -418,6 +444,18 @@ class StreamConsumer:
             # Parsed before any transaction: reading it again would fail the same way.
             await self._dead_letter(stream_id, fields, exc, deliveries=1, reason="malformed")
             return
+        attributes = {
+            "messaging.destination.name": self._stream,
+            "messaging.consumer.group.name": self._group,
+            "messaging.message.id": str(event.id),
+            "meetinity.event.type": event.type,
+        }
+        with consuming(f"consume {event.type}", event.traceparent, attributes):
+            await self._apply(event, fields)
+
+    async def _apply(self, event: DomainEvent, fields: dict[str, str]) -> None:
+        """The handler's transaction, then the acknowledgement (or a later redelivery)."""
+        stream_id = event.stream_id
         try:
             async with self._db.transaction() as session:
                 first_time = (

@@ -1,7 +1,10 @@
-"""JSON logs on stdout, each line carrying the service, request id and trace id.
+"""JSON logs on stdout, each line carrying the service, request id, trace and span ids
+and, once authenticated, the user id.
 
-The router forwards `x-request-id` and `traceparent`, so one request can be
-followed across the router and every subgraph by grepping either id.
+The trace and span come from the active OpenTelemetry span when tracing is on (so a
+log line leads to its span and back), else from the client's `traceparent`. The
+router forwards `x-request-id` and `traceparent`, so one request can be followed
+across the router and every subgraph by grepping either id.
 """
 
 import json
@@ -10,8 +13,11 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
+from shared.telemetry import current_ids
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
+user_id_var: ContextVar[str | None] = ContextVar("user_id", default=None)
 
 _service_name = "meetinity"
 
@@ -27,8 +33,12 @@ class JsonFormatter(logging.Formatter):
         }
         if request_id := request_id_var.get():
             entry["request_id"] = request_id
-        if trace_id := trace_id_var.get():
+        if ids := current_ids():
+            entry["trace_id"], entry["span_id"] = ids
+        elif trace_id := trace_id_var.get():
             entry["trace_id"] = trace_id
+        if user_id := user_id_var.get():
+            entry["user_id"] = user_id
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from shared.backoff import Backoff
 from shared.logs import describe
 from shared.metrics import live_subscriptions
+from shared.telemetry import current_traceparent, delivered
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,11 @@ class ResilientRedisBackend(RedisBackend):
                 self._ready.clear()
 
 
+# The publisher's trace context travels inside the message under this key; the
+# subscriber side removes it before the message reaches a resolver.
+TRACE_KEY = "_traceparent"
+
+
 class PubSub:
     publish_timeout_seconds = 1.0
 
@@ -82,8 +88,13 @@ class PubSub:
         try:
             # A Redis that drops packets must not hold up the write that was just committed.
             async with asyncio.timeout(self.publish_timeout_seconds):
+                traced = (
+                    {**message, TRACE_KEY: traceparent}
+                    if (traceparent := current_traceparent())
+                    else message
+                )
                 await self._broadcast.publish(
-                    self._channel(channel), json.dumps(message, default=str)
+                    self._channel(channel), json.dumps(traced, default=str)
                 )
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning(
@@ -99,7 +110,13 @@ class PubSub:
             async def messages() -> AsyncIterator[dict[str, Any]]:
                 async for event in subscriber:  # type: ignore[union-attr]
                     if event is not None:
-                        yield json.loads(event.message)
+                        message = json.loads(event.message)
+                        delivered(
+                            f"deliver {channel}",
+                            message.pop(TRACE_KEY, ""),
+                            {"messaging.destination.name": channel},
+                        )
+                        yield message
 
             with self._live.track_inprogress():
                 yield messages()

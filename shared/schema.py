@@ -11,6 +11,7 @@ from strawberry.types import ExecutionContext
 
 from shared.errors import is_client_error
 from shared.metrics import graphql_errors, graphql_operations, operation_label
+from shared.telemetry import tracer
 
 log = logging.getLogger("shared.graphql")
 
@@ -30,13 +31,22 @@ def _operation(execution_context: ExecutionContext | None) -> tuple[str, str, st
     return service, operation_label(execution_context.operation_name), kind
 
 
-class OperationMetrics(SchemaExtension):
-    """Counts operations by name and type. Strawberry creates one instance per
-    operation, so nothing here is shared between concurrent requests."""
+class OperationObserver(SchemaExtension):
+    """One span per GraphQL operation, named after it, and the operation counter.
+
+    Strawberry creates an instance per operation and the span lives in this generator's
+    frame, so concurrent operations never share span state (Strawberry's bundled
+    OpenTelemetry extension keeps spans in a class-level dict: strawberry issue #3788).
+    """
 
     def on_operation(self) -> Iterator[None]:
-        yield
-        graphql_operations.labels(*_operation(self.execution_context)).inc()
+        with tracer.start_as_current_span("graphql.operation") as span:
+            yield
+            service, operation, kind = _operation(self.execution_context)
+            span.update_name(f"{kind} {operation}")
+            span.set_attribute("graphql.operation.name", operation)
+            span.set_attribute("graphql.operation.type", kind)
+        graphql_operations.labels(service, operation, kind).inc()
 
 
 class SubgraphSchema(Schema):
@@ -63,7 +73,7 @@ def federated_schema(**kwargs: Any) -> Schema:
             # validate each one once.
             lambda: ParserCache(maxsize=1000),
             lambda: ValidationCache(maxsize=1000),
-            OperationMetrics,
+            OperationObserver,
             lambda: MaskErrors(
                 should_mask_error=lambda error: not is_client_error(error),
                 error_message="Internal server error",

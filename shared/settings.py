@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
 
+    # Traces go to this OTLP/HTTP endpoint (the standard variable); unset, tracing is off
+    # and costs nothing. The sampler argument is the share of traces kept (1.0 = all).
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_traces_sampler_arg: float = 1.0
+
 
 @lru_cache
 def get_settings() -> Settings:

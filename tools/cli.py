@@ -3,6 +3,7 @@
 import asyncio
 import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -116,6 +117,27 @@ def republish_visibility() -> None:
     from tools.events import republish_visibility
 
     typer.echo(f"{asyncio.run(republish_visibility())} events recorded")
+
+
+@cli.command()
+def trace(
+    trace_id: str,
+    traces_file: Annotated[Path | None, typer.Option(help="The collector's file")] = None,
+) -> None:
+    """Print a trace collected by `make dev`: the tree of spans with their timings."""
+    from tools.collector import linked_to, read_trace, render_tree
+    from tools.collector import traces_file as default_file
+
+    path = traces_file or default_file()
+    spans = read_trace(path, trace_id.lower())
+    if not spans:
+        typer.echo(f"no span of trace {trace_id} in {path}", err=True)
+        raise typer.Exit(1)
+    for line in render_tree(spans):
+        typer.echo(line)
+    for span in linked_to(path, trace_id.lower()):
+        where = f"{span['service']}: {span['name']} [{span['kind']}]"
+        typer.echo(f"linked: {where} in trace {span['trace_id']}")
 
 
 @cli.command()

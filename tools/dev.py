@@ -22,7 +22,13 @@ from sqlalchemy.engine import make_url
 from shared.auth import generate_private_key_file
 from shared.settings import REPO_ROOT, get_settings
 from tools.seed import seed_demo_data
-from tools.stack import DEFAULT_PORTS, Stack, StackConfig
+from tools.stack import (
+    DEFAULT_COLLECTOR_PORT,
+    DEFAULT_METRICS_PORTS,
+    DEFAULT_PORTS,
+    Stack,
+    StackConfig,
+)
 
 DATA_DIR = REPO_ROOT / ".data"
 EMBEDDED_REDIS_PORT = 6390
@@ -98,7 +104,12 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def run_dev() -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    busy = [f"{name}:{port}" for name, port in DEFAULT_PORTS.items() if _port_in_use(port)]
+    ports = {
+        **DEFAULT_PORTS,
+        **{f"{name} metrics": port for name, port in DEFAULT_METRICS_PORTS.items()},
+        "trace collector": DEFAULT_COLLECTOR_PORT,
+    }
+    busy = [f"{name}:{port}" for name, port in ports.items() if _port_in_use(port)]
     if busy:
         print(f"Ports already in use ({', '.join(busy)}): is another `make dev` running?")
         return 1
@@ -124,6 +135,7 @@ def run_dev() -> int:
                 redis_prefix=settings.redis_prefix,
                 jwt_private_key_file=key_file,
                 log_dir=DATA_DIR / "logs",
+                traces_file=DATA_DIR / "traces" / "spans.jsonl",
             )
         )
         cleanup.callback(stack.stop)
@@ -133,7 +145,8 @@ def run_dev() -> int:
         for line in asyncio.run(seed_demo_data(router_url, database_url)):
             print(line)
         print(f"\nGraphiQL: {router_url.replace('127.0.0.1', 'localhost')}")
-        print(f"Logs:     {DATA_DIR / 'logs'}/*.log   (Ctrl-C stops everything)", flush=True)
+        print(f"Logs:     {DATA_DIR / 'logs'}/*.log   (Ctrl-C stops everything)")
+        print("Traces:   python -m tools trace <x-trace-id of a response>", flush=True)
         try:
             while all(process.popen.poll() is None for process in stack.processes):
                 time.sleep(0.5)

@@ -21,6 +21,8 @@ SUBGRAPHS = ("users", "events", "matching", "messaging")
 DEFAULT_PORTS = {"router": 4000, "users": 4001, "events": 4002, "matching": 4003, "messaging": 4004}
 # Each process serves Prometheus metrics on a port of its own, apart from its public one.
 DEFAULT_METRICS_PORTS = {name: port + 5400 for name, port in DEFAULT_PORTS.items()}
+# The local trace collector, on OTLP/HTTP's usual port.
+DEFAULT_COLLECTOR_PORT = 4318
 ROUTER_DIR = REPO_ROOT / "router"
 SUPERGRAPH_FILE = REPO_ROOT / "schema" / "supergraph.graphql"
 
@@ -41,6 +43,9 @@ class StackConfig:
     metrics_ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_METRICS_PORTS))
     log_dir: Path | None = None  # None: processes write to this terminal
     env: dict[str, str] = field(default_factory=dict)
+    # Set: a local collector (tools/collector.py) stores every process's spans there.
+    traces_file: Path | None = None
+    collector_port: int = DEFAULT_COLLECTOR_PORT
 
     def url(self, service: str, path: str = "/graphql") -> str:
         return f"http://127.0.0.1:{self.ports[service]}{path}"
@@ -48,9 +53,15 @@ class StackConfig:
     def metrics_url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.metrics_ports[service]}/metrics"
 
+    def tracing_env(self) -> dict[str, str]:
+        if self.traces_file is None:
+            return {}
+        return {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.collector_port}"}
+
     def subgraph_env(self) -> dict[str, str]:
         return {
             **os.environ,
+            **self.tracing_env(),
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "REDIS_PREFIX": self.redis_prefix,
@@ -65,6 +76,7 @@ class StackConfig:
         return {
             **os.environ,
             **subgraph_urls,
+            **self.tracing_env(),
             "ROUTER_PORT": str(self.ports["router"]),
             "ROUTER_HOST": "127.0.0.1",
             "METRICS_PORT": str(self.metrics_ports["router"]),
@@ -139,8 +151,21 @@ class Stack:
             self.config.url("router", "/readiness"),
         )
 
+    def start_collector(self) -> Process:
+        assert self.config.traces_file is not None
+        port = self.config.collector_port
+        args = [
+            sys.executable, "-m", "uvicorn", "tools.collector:app",
+            "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
+        env = {**os.environ, "TRACES_FILE": str(self.config.traces_file)}
+        return self._spawn("collector", args, REPO_ROOT, env, f"http://127.0.0.1:{port}/healthz")
+
     def start(self) -> None:
-        """Subgraphs first (the router reads the users subgraph's JWKS), then the router."""
+        """The collector, the subgraphs (the router reads the users subgraph's JWKS), then
+        the router."""
+        if self.config.traces_file is not None:
+            self.start_collector()
         for name in SUBGRAPHS:
             self.start_subgraph(name)
         self.wait_ready()

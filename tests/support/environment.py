@@ -64,12 +64,17 @@ def create_environment(tmp_dir: Path) -> StackEnvironment:
         ports={service: free_port() for service in DEFAULT_PORTS},
         metrics_ports={service: free_port() for service in DEFAULT_PORTS},
         log_dir=tmp_dir / "logs",
+        # Traced like production at 100 %: the trace tests read this file.
+        traces_file=tmp_dir / "traces" / "spans.jsonl",
+        collector_port=free_port(),
         env={
             # Cheap password hashing: the tests sign up hundreds of people.
             "PASSWORD_HASH_TIME_COST": "1",
             "PASSWORD_HASH_MEMORY_KIB": "1024",
             "OUTBOX_POLL_SECONDS": "0.2",
             "LOG_LEVEL": "info",
+            # Spans reach the collector within a fraction of a second, not 5 s.
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
         },
     )
     return StackEnvironment(config, name)
