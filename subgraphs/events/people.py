@@ -32,7 +32,7 @@ async def remember_visibility(session: AsyncSession, event: DomainEvent) -> None
 
 async def follow_people(app: FastAPI) -> None:
     consumer = StreamConsumer(
-        app.state.db,
+        app.state.background_db,
         processed_events,
         app.state.redis,
         stream_name(app.state.settings.redis_prefix, "users"),
