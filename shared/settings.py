@@ -1,5 +1,6 @@
 """The one settings object, read from the environment (and `.env` when present)."""
 
+import socket
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,6 +43,16 @@ class Settings(BaseSettings):
     log_json: bool = True
 
     outbox_poll_seconds: float = 1.0
+    # This process's name in the consumer groups of the streams it reads. It must stay
+    # the same across restarts (a StatefulSet pod name, a host name) so a restarted
+    # process takes up the entries it held; two live processes must not share it.
+    consumer_name: str = Field(default_factory=socket.gethostname)
+    # A domain event whose handler failed is delivered again after this long, and moved
+    # to the dead-letter stream after this many deliveries.
+    event_redelivery_seconds: float = 30.0
+    event_max_deliveries: int = 5
+    # A background job silent (no heartbeat) this long is reported stuck by /readyz.
+    job_stuck_after_seconds: float = 60.0
 
 
 @lru_cache

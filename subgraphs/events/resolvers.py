@@ -51,6 +51,13 @@ class EventWriter:
         self.pubsub = pubsub
         self._announced: set[uuid.UUID] = set()
 
+    async def record(
+        self, event_type: str, row: EventRow | RegistrationRow, payload: dict[str, Any]
+    ) -> None:
+        """A domain event about `row`, carrying the row's version after this change."""
+        await self.session.flush()  # SQLAlchemy bumps `version` as it flushes the change
+        await outbox.record(self.session, event_type, row.id, payload, version=row.version)
+
     async def lock(self, event_id: uuid.UUID) -> EventRow:
         event = await self.session.get(EventRow, event_id, with_for_update=True)
         if event is None:
@@ -80,7 +87,7 @@ class EventWriter:
             "status": registration.status,
             "change": change,
         }
-        await outbox.record(self.session, event_type, registration.id, payload)
+        await self.record(event_type, registration, payload)
 
         async def publish() -> None:
             await self.pubsub.publish(registrations_channel(registration.user_id), payload)
@@ -142,13 +149,16 @@ async def update_event(
                 text("SELECT * FROM events.fill_freed_seats(:event_id)"), {"event_id": event.id}
             )
         ).one()
+        # The function changed the row (counts, versions): read it back before anything
+        # else uses the event's version.
+        await writer.session.refresh(event)
 
         async def announce_filled_seats() -> None:
             await announce(writer.pubsub, filled.changes, event, seats_changed=True)
 
         after_commit(writer.session, announce_filled_seats)
     if changed and event.status == "published":
-        await outbox.record(writer.session, "event.updated", event.id, {"changed": changed})
+        await writer.record("event.updated", event, {"changed": changed})
     await writer.session.flush()
     await writer.session.refresh(event)
     return event
@@ -164,10 +174,9 @@ async def publish_event(writer: EventWriter, viewer: Principal, event_id: uuid.U
     if event.starts_at <= _now():
         raise Conflict("An event that has started cannot be published", reason="EVENT_STARTED")
     event.status = "published"
-    await outbox.record(
-        writer.session,
+    await writer.record(
         "event.published",
-        event.id,
+        event,
         {"event_id": str(event.id), "organizer_id": str(event.organizer_id), "title": event.title,
          "category": event.category, "tags": event.tags, "city": event.city,
          "starts_at": event.starts_at.isoformat()},
@@ -191,7 +200,11 @@ async def cancel_event(writer: EventWriter, viewer: Principal, event_id: uuid.UU
         await writer.session.scalars(
             update(RegistrationRow)
             .where(RegistrationRow.event_id == event.id, RegistrationRow.status.in_(LIVE_STATUSES))
-            .values(status="cancelled", cancelled_at=func.clock_timestamp())
+            .values(
+                status="cancelled",
+                cancelled_at=func.clock_timestamp(),
+                version=RegistrationRow.version + 1,
+            )
             .returning(RegistrationRow)
         )
     )
@@ -200,10 +213,9 @@ async def cancel_event(writer: EventWriter, viewer: Principal, event_id: uuid.UU
     event.seats_taken = 0
     event.waitlist_length = 0
     writer.seats_changed(event)
-    await outbox.record(
-        writer.session,
+    await writer.record(
         "event.cancelled",
-        event.id,
+        event,
         {"event_id": str(event.id), "registrations_cancelled": len(cancelled)},
     )
     return event

@@ -1,7 +1,7 @@
 """seat changes in one round trip: registration functions
 
 Revision ID: 5e1f0c2a7b93
-Revises: 42ca6fb8a794
+Revises: b8f2d1e3c4a5
 Create Date: 2026-11-26 10:10:00
 
 Every mutation that changes an event's seats (register, cancel a registration,
@@ -18,6 +18,10 @@ data-modifying CTE would not: all of it reads the snapshot taken before waiting.
 
 A refusal is returned, not raised: `refusal` names the reason, the resolver turns it
 into a GraphQL error, and nothing was written.
+
+Versions (the domain event envelope): every UPDATE of a registration or an event bumps
+its `version`, as SQLAlchemy's `version_id_col` does for the ORM, and each outbox row
+carries the registration's version after the change.
 """
 
 import re
@@ -26,7 +30,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "5e1f0c2a7b93"
-down_revision: str | None = "42ca6fb8a794"
+down_revision: str | None = "b8f2d1e3c4a5"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -41,7 +45,8 @@ CREATE TYPE events.seat_change AS (
     changes jsonb                          -- the registration.* payloads recorded, in order
 );
 
--- Records a registration's domain event in the outbox; returns its payload.
+-- Records a registration's domain event in the outbox, with the registration's version
+-- after the change; returns its payload.
 CREATE FUNCTION events.record_registration_change(
     reg events.registrations, event_type text, change text
 ) RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -50,8 +55,9 @@ DECLARE
         'registration_id', reg.id::text, 'event_id', reg.event_id::text,
         'user_id', reg.user_id::text, 'status', reg.status, 'change', change);
 BEGIN
-    INSERT INTO events.outbox (id, type, aggregate_id, payload, occurred_at)
-    VALUES (gen_random_uuid(), event_type, reg.id::text, payload, clock_timestamp());
+    INSERT INTO events.outbox (id, type, aggregate_id, version, payload, occurred_at)
+    VALUES (gen_random_uuid(), event_type, reg.id::text, reg.version, payload,
+            clock_timestamp());
     RETURN payload;
 END $$;
 
@@ -76,7 +82,7 @@ BEGIN
     LOOP
         UPDATE events.registrations
         SET status = 'confirmed', confirmed_at = clock_timestamp(),
-            updated_at = clock_timestamp()
+            updated_at = clock_timestamp(), version = version + 1
         WHERE id = reg.id RETURNING * INTO reg;
         promoted := promoted || events.record_registration_change(
             reg, 'registration.promoted', 'PROMOTED');
@@ -98,7 +104,7 @@ CREATE FUNCTION events.save_counts(ev events.events) RETURNS events.events
 LANGUAGE sql AS $$
     UPDATE events.events
     SET seats_taken = ev.seats_taken, waitlist_length = ev.waitlist_length,
-        seats_version = seats_version + 1, updated_at = now()
+        seats_version = seats_version + 1, version = version + 1, updated_at = now()
     WHERE id = ev.id RETURNING *
 $$;
 
@@ -219,7 +225,8 @@ BEGIN
     result.event := events.save_counts(ev);
     result.seats_changed := true;
     UPDATE events.registrations
-    SET status = 'cancelled', cancelled_at = clock_timestamp(), updated_at = clock_timestamp()
+    SET status = 'cancelled', cancelled_at = clock_timestamp(),
+        updated_at = clock_timestamp(), version = version + 1
     WHERE id = reg.id RETURNING * INTO reg;
     result.registration := reg;
     result.changes := changes || events.record_registration_change(
@@ -266,13 +273,13 @@ BEGIN
         IF ev.capacity IS NULL OR ev.seats_taken < ev.capacity THEN
             UPDATE events.registrations
             SET status = 'confirmed', confirmed_at = clock_timestamp(),
-                updated_at = clock_timestamp()
+                updated_at = clock_timestamp(), version = version + 1
             WHERE id = reg.id RETURNING * INTO reg;
             ev.seats_taken := ev.seats_taken + 1;
         ELSE
             UPDATE events.registrations
             SET status = 'waitlisted', waitlist_number = nextval('events.waitlist_numbers'),
-                updated_at = clock_timestamp()
+                updated_at = clock_timestamp(), version = version + 1
             WHERE id = reg.id RETURNING * INTO reg;
             ev.waitlist_length := ev.waitlist_length + 1;
             result.waitlist_position := ev.waitlist_length;
@@ -292,7 +299,8 @@ BEGIN
         END IF;
         result.event := events.save_counts(ev);
         result.seats_changed := true;
-        UPDATE events.registrations SET status = 'rejected', updated_at = clock_timestamp()
+        UPDATE events.registrations
+        SET status = 'rejected', updated_at = clock_timestamp(), version = version + 1
         WHERE id = reg.id RETURNING * INTO reg;
         changes := changes || events.record_registration_change(
             reg, 'registration.rejected', 'REJECTED');
@@ -308,7 +316,7 @@ BEGIN
         END IF;
         UPDATE events.registrations
         SET status = 'checked_in', checked_in_at = clock_timestamp(),
-            updated_at = clock_timestamp()
+            updated_at = clock_timestamp(), version = version + 1
         WHERE id = reg.id RETURNING * INTO reg;
         changes := changes || events.record_registration_change(
             reg, 'registration.checked_in', 'CHECKED_IN');
