@@ -159,9 +159,10 @@ def serve_metrics(app: FastAPI, subgraph: Subgraph, settings: Settings) -> Metri
     """`/metrics` on the internal port, when one is configured."""
     if settings.metrics_port is None:
         return None
-    readers = [pool_reader(subgraph.name, app.state.db)]
+    pools = {"request": app.state.db, "background": app.state.background_db}
+    readers = [pool_reader(subgraph.name, pools)]
     if subgraph.outbox is not None:
-        readers.append(outbox_reader(subgraph.name, app.state.db, subgraph.outbox))
+        readers.append(outbox_reader(subgraph.name, app.state.background_db, subgraph.outbox))
         stream = stream_name(settings.redis_prefix, subgraph.name)
         readers.append(stream_groups_reader(subgraph.name, app.state.redis, stream))
     collector = StateCollector(asyncio.get_running_loop(), readers)
@@ -179,6 +180,11 @@ def create_app(subgraph: Subgraph) -> FastAPI:
         app.state.settings = settings
         app.state.service = subgraph.name
         app.state.db = Database(settings.database_url, subgraph.name, settings.database_pool_size)
+        # Background jobs get their own small pool: a burst of requests never starves the
+        # outbox relay or a consumer, and they never take a request's connection.
+        app.state.background_db = Database(
+            settings.database_url, subgraph.name, settings.database_background_pool_size
+        )
         app.state.redis = Redis.from_url(settings.redis_url, decode_responses=True)
         app.state.pubsub = PubSub(settings.redis_url, settings.redis_prefix, subgraph.name)
         await app.state.pubsub.connect()
@@ -191,7 +197,7 @@ def create_app(subgraph: Subgraph) -> FastAPI:
             jobs.start(job.__name__, functools.partial(job, app))
         if subgraph.outbox is not None:
             relay = OutboxRelay(
-                app.state.db,
+                app.state.background_db,
                 subgraph.outbox,
                 app.state.redis,
                 stream_name(settings.redis_prefix, subgraph.name),
@@ -210,6 +216,7 @@ def create_app(subgraph: Subgraph) -> FastAPI:
             await app.state.pubsub.disconnect()
             await app.state.redis.aclose()
             await app.state.db.dispose()
+            await app.state.background_db.dispose()
             if tracing is not None:
                 await asyncio.to_thread(tracing.shutdown)  # exports what is still batched
 

@@ -74,7 +74,7 @@ def _gauge(name: str, documentation: str, *labels: str) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, labels=["service", *labels])
 
 
-def pool_reader(service: str, db: Database) -> StateReader:
+def pool_reader(service: str, pools: dict[str, Database]) -> StateReader:
     async def read() -> Families:
         in_use = _gauge(
             "meetinity_db_pool_connections_in_use",
@@ -89,7 +89,8 @@ def pool_reader(service: str, db: Database) -> StateReader:
             "Coroutines waiting for a PostgreSQL connection (the pool is exhausted)",
             "pool",
         )
-        for name, pool in db.pools().items():
+        for name, db in pools.items():
+            pool = db.engine.pool
             if not isinstance(pool, QueuePool):
                 continue
             in_use.add_metric([service, name], pool.checkedout())

@@ -196,10 +196,11 @@ async def test_pools_report_connections_in_use_and_waiting(
 ) -> None:
     for service in ("users", "events", "matching", "messaging"):
         found = await samples(environment.config, service)
-        for name in ("in_use", "idle"):
-            metric = f"meetinity_db_pool_connections_{name}"
-            assert value(found, metric, service=service, pool="request") is not None
-        assert value(found, "meetinity_db_pool_waiting", service=service, pool="request") == 0
+        for pool in ("request", "background"):
+            for name in ("in_use", "idle"):
+                metric = f"meetinity_db_pool_connections_{name}"
+                assert value(found, metric, service=service, pool=pool) is not None
+            assert value(found, "meetinity_db_pool_waiting", service=service, pool=pool) == 0
 
 
 async def test_dead_letters_waiting_show_per_stream(
