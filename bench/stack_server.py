@@ -26,7 +26,7 @@ from tools.stack import Stack
 def main() -> None:
     extra = dict(argument.split("=", 1) for argument in sys.argv[1:])
     with tempfile.TemporaryDirectory() as tmp:
-        environment = create_environment(Path(tmp))
+        environment = create_environment(Path(tmp), traced=False)
         environment.config.env.update(extra)
         try:
             for stack in running_stack(environment):

@@ -16,9 +16,9 @@ from tools.stack import Stack
 
 
 @contextmanager
-def private_stack() -> Iterator[tuple[StackEnvironment, Stack]]:
+def private_stack(traced: bool = False) -> Iterator[tuple[StackEnvironment, Stack]]:
     with tempfile.TemporaryDirectory() as tmp:
-        environment = create_environment(Path(tmp))
+        environment = create_environment(Path(tmp), traced)
         try:
             for stack in running_stack(environment):
                 yield environment, stack

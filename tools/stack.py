@@ -172,9 +172,9 @@ class Stack:
         self.start_router()
         self.wait_ready()
 
-    def wait_ready(self, timeout: float = 240.0) -> None:
+    def wait_ready(self, timeout: float = 360.0) -> None:
         # Generous: on a shared, loaded 2-core machine four subgraphs starting together
-        # take over a minute just to import; a stack that never comes up still fails.
+        # take minutes to import and migrate; a stack that never comes up still fails.
         deadline = time.monotonic() + timeout
         for process in self.processes:
             while True:

@@ -48,7 +48,9 @@ def database_url(name: str) -> str:
     return f"{base}/{name}"
 
 
-def create_environment(tmp_dir: Path) -> StackEnvironment:
+def create_environment(tmp_dir: Path, traced: bool = True) -> StackEnvironment:
+    """A private stack's settings; `traced`: spans go to a local collector (the tests),
+    or tracing is off, as by default in production (the benchmarks, unless compared)."""
     if "TEST_DATABASE_URL" not in os.environ:
         ensure_machine_services()
     run_id = uuid.uuid4().hex[:10]
@@ -64,8 +66,8 @@ def create_environment(tmp_dir: Path) -> StackEnvironment:
         ports={service: free_port() for service in DEFAULT_PORTS},
         metrics_ports={service: free_port() for service in DEFAULT_PORTS},
         log_dir=tmp_dir / "logs",
-        # Traced like production at 100 %: the trace tests read this file.
-        traces_file=tmp_dir / "traces" / "spans.jsonl",
+        # Every trace kept: the trace tests read this file.
+        traces_file=tmp_dir / "traces" / "spans.jsonl" if traced else None,
         collector_port=free_port(),
         env={
             # Cheap password hashing: the tests sign up hundreds of people.
