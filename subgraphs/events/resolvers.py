@@ -336,6 +336,19 @@ async def list_events(
 # Registrations ------------------------------------------------------------------------
 
 
+async def registrations_changed_since(
+    session: AsyncSession, user_id: uuid.UUID, since: datetime
+) -> list[RegistrationRow]:
+    """A person's registrations changed at or after `since`, oldest change first."""
+    return list(
+        await session.scalars(
+            select(RegistrationRow)
+            .where(RegistrationRow.user_id == user_id, RegistrationRow.updated_at >= since)
+            .order_by(RegistrationRow.updated_at, RegistrationRow.id)
+        )
+    )
+
+
 async def _live_registration(
     session: AsyncSession, event_id: uuid.UUID, user_id: uuid.UUID
 ) -> RegistrationRow | None:
