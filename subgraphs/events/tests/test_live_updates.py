@@ -5,7 +5,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from subgraphs.events.resolvers import registrations_channel
+from subgraphs.events.live import registrations_channel
 from subgraphs.events.tests.test_outbox import events_subgraph, private_database, private_redis
 from tests.support.environment import StackEnvironment
 from tests.support.events import CANCEL_REGISTRATION, REGISTER, published_event
