@@ -186,7 +186,7 @@ def create_app(subgraph: Subgraph) -> FastAPI:
             settings.database_url, subgraph.name, settings.database_background_pool_size
         )
         app.state.redis = Redis.from_url(settings.redis_url, decode_responses=True)
-        app.state.pubsub = PubSub(settings.redis_url, settings.redis_prefix, subgraph.name)
+        app.state.pubsub = PubSub(settings.redis_url, settings.redis_prefix, service=subgraph.name)
         await app.state.pubsub.connect()
         for hook in subgraph.on_startup:
             await hook(app)

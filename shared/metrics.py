@@ -99,3 +99,11 @@ def operation_label(name: str | None) -> str:
             return "other"
         _operation_names.add(name)
         return name
+
+
+live_updates_dropped = Counter(
+    "meetinity_live_updates_dropped_total",
+    "Live updates a subscriber did not get: droppable ones shed from a full queue, and "
+    "subscribers closed for falling too far behind",
+    ["reason"],
+)

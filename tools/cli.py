@@ -3,6 +3,7 @@
 import asyncio
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -112,11 +113,14 @@ def replay_dead_letters(
 
 
 @cli.command("republish-visibility")
-def republish_visibility() -> None:
-    """Backfill: send every user's profile visibility again (consumers skip what they hold)."""
+def republish_visibility(
+    user_ids: Annotated[list[str] | None, typer.Argument(help="Users (default: all)")] = None,
+) -> None:
+    """Backfill: send users' profile visibility again (consumers skip what they hold)."""
     from tools.events import republish_visibility
 
-    typer.echo(f"{asyncio.run(republish_visibility())} events recorded")
+    ids = [uuid.UUID(user_id) for user_id in user_ids or []]
+    typer.echo(f"{asyncio.run(republish_visibility(ids))} events recorded")
 
 
 @cli.command()
