@@ -3,6 +3,7 @@ the local collector stored, as `python -m tools trace` shows them to a developer
 
 import asyncio
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -180,3 +181,19 @@ async def test_a_live_update_delivery_links_to_the_mutation_that_caused_it(
 
     (delivery,) = await eventually(deliveries, "the delivery span")
     assert delivery["service"] == "events" and delivery["kind"] == "consumer"
+
+
+def test_without_an_endpoint_no_tracing_sdk_is_even_loaded() -> None:
+    probe = (
+        "import sys, subgraphs.matching.app; from opentelemetry import trace; "
+        "print(type(trace.get_tracer_provider()).__name__, "
+        "[m for m in sys.modules if m.startswith(('opentelemetry.sdk.trace', "
+        "'opentelemetry.instrumentation.'))])"
+    )
+    # (redis-py 8 imports the OpenTelemetry metrics SDK on its own once it is installed.)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env={**environment, "PYTHONPATH": str(REPO_ROOT)},
+        cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.stdout.split() == ["ProxyTracerProvider", "[]"], result.stdout + result.stderr
