@@ -181,12 +181,14 @@ async def test_a_lagging_consumer_group_shows_its_lag_and_pending_entries(
     group = f"test-lagging-{uuid.uuid4().hex[:6]}"
     await redis_client.xgroup_create(stream, group, id="0")
     try:
-        length = await redis_client.xlen(stream)
         await redis_client.xreadgroup(group, "slowpoke", {stream: ">"}, count=1)
+        length_before = await redis_client.xlen(stream)
         found = await samples(environment.config, "users")
+        length_after = await redis_client.xlen(stream)  # earlier tests' events may still land
         labels = {"service": "users", "stream": stream, "group": group}
         assert value(found, "meetinity_stream_consumer_pending", **labels) == 1
-        assert value(found, "meetinity_stream_consumer_lag", **labels) == length - 1
+        lag = value(found, "meetinity_stream_consumer_lag", **labels)
+        assert lag is not None and length_before - 1 <= lag <= length_after - 1
     finally:
         await redis_client.xgroup_destroy(stream, group)
 

@@ -75,11 +75,22 @@ async def test_people_hear_when_they_are_promoted_from_the_waitlist(
     queued = (await api.data(REGISTER, {"id": event_id}, waiting.token))["registerForEvent"]
     assert queued["status"] == "WAITLISTED"
 
+    channel = f"{environment.config.redis_prefix}:live:{registrations_channel(waiting.id)}"
+    watcher = Redis.from_url(environment.config.redis_url)
+
+    async def subscribed() -> bool:
+        [(_, count)] = await watcher.pubsub_numsub(channel)
+        return bool(count)
+
     async with subscribe(
         environment.router_ws_url, MY_REGISTRATION_CHANGED, token=waiting.token
     ) as mine:
+        # The router opens the subgraph's subscription asynchronously: a change made
+        # before it reaches Redis is (rightly) never heard of.
+        await eventually(subscribed, "the subscription to reach Redis")
+        await watcher.aclose()
         await api.data(CANCEL_REGISTRATION, {"id": event_id}, seated.token)
-        change = (await mine.next(within=2.0))["data"]["myRegistrationChanged"]
+        change = (await mine.next(within=10.0))["data"]["myRegistrationChanged"]
     assert change == {
         "change": "PROMOTED",
         "registration": {
