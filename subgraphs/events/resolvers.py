@@ -210,7 +210,13 @@ async def update_event(
         await writer.promote_waitlisted(event)
         writer.seats_changed(event)
     if changed and event.status == "published":
-        await outbox.record(writer.session, "event.updated", event.id, {"changed": changed})
+        await outbox.record(
+            writer.session,
+            "event.updated",
+            event.id,
+            {"changed": changed, "event_id": str(event.id), "title": event.title,
+             "starts_at": event.starts_at.isoformat()},
+        )  # fmt: skip
     await writer.session.flush()
     await writer.session.refresh(event)
     return event

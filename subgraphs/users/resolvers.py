@@ -95,7 +95,10 @@ async def register(context: Context, email: str, password: str, name: str) -> Se
             session.add(user)
             await session.flush()
             await session.refresh(user)
-            await outbox.record(session, "user.registered", user.id, profile_snapshot(user))
+            # The email travels only here: messaging keeps it to send notification email.
+            await outbox.record(
+                session, "user.registered", user.id, {**profile_snapshot(user), "email": user.email}
+            )
             return await _open_session(context, session, user)
     except IntegrityError:
         raise Conflict("An account with this email already exists", field="email") from None
