@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Result, func, select, text, update
+from sqlalchemy import Boolean, Result, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -173,7 +173,7 @@ async def notify(
             },
         )
     # xmax is 0 on a row this statement inserted, and not on one it updated.
-    inserted = text("xmax = 0")
+    inserted = literal_column("xmax = 0", Boolean)
     result: Result[NotificationRow, bool] = await session.execute(
         statement.returning(NotificationRow, inserted.label("inserted")).execution_options(
             populate_existing=True
