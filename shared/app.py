@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -22,6 +23,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from shared.auth import TokenVerifier
 from shared.db import Database, serving_request
 from shared.eventbus import Outbox, OutboxRelay, stream_name
+from shared.jobs import Supervisor
 from shared.logs import (
     configure_logging,
     describe,
@@ -36,6 +38,8 @@ from shared.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
+# Runs until cancelled, under the app's `Supervisor` (named after the function), and
+# calls `shared.jobs.heartbeat()` each time round its loop.
 BackgroundJob = Callable[[FastAPI], Coroutine[Any, Any, None]]
 StartupHook = Callable[[FastAPI], Awaitable[None]]
 
@@ -129,7 +133,10 @@ def create_app(subgraph: Subgraph) -> FastAPI:
         for hook in subgraph.on_startup:
             await hook(app)
         app.state.verifier = subgraph.verifier(app)
-        jobs = [asyncio.create_task(job(app)) for job in subgraph.background_jobs]
+        app.state.service = subgraph.name
+        app.state.jobs = jobs = Supervisor(subgraph.name, settings.job_stuck_after_seconds)
+        for job in subgraph.background_jobs:
+            jobs.start(job.__name__, functools.partial(job, app))
         if subgraph.outbox is not None:
             relay = OutboxRelay(
                 app.state.db,
@@ -139,18 +146,12 @@ def create_app(subgraph: Subgraph) -> FastAPI:
                 subgraph.name,
                 settings.outbox_poll_seconds,
             )
-            jobs.append(asyncio.create_task(relay.run()))
+            jobs.start("outbox_relay", relay.run)
         log.info("subgraph started", extra={"fields": {"subgraph": subgraph.name}})
         try:
             yield
         finally:
-            for job in jobs:
-                job.cancel()
-            # Bounded: on Python 3.11 a cancellation landing as an awaited wait_for
-            # completes can be lost (redis-py reconnects with wait_for), and shutdown
-            # must not hang on a job that missed it.
-            if jobs:
-                await asyncio.wait(jobs, timeout=5)
+            await jobs.stop()
             await app.state.pubsub.disconnect()
             await app.state.redis.aclose()
             await app.state.db.dispose()
@@ -171,7 +172,8 @@ def create_app(subgraph: Subgraph) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        checks: dict[str, str] = {}
+        """Dependencies reachable and every background job alive and making progress."""
+        checks: dict[str, Any] = {}
         try:
             await app.state.db.ping()
             checks["postgres"] = "ok"
@@ -182,7 +184,11 @@ def create_app(subgraph: Subgraph) -> FastAPI:
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = describe(exc)
-        ready = all(value == "ok" for value in checks.values())
+        jobs: dict[str, str] = app.state.jobs.health()
+        ready = all(value == "ok" for value in checks.values()) and all(
+            value == "ok" for value in jobs.values()
+        )
+        checks["jobs"] = jobs
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
     @app.get("/metrics")

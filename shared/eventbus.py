@@ -8,17 +8,30 @@ the event id is the idempotency key). `StreamConsumer` reads a stream through a
 consumer group, records each event id it handled in the same transaction as its
 effect, and acknowledges only afterwards, so a consumer that crashes resumes
 where it stopped and never applies an event twice.
+
+Every event carries `version`, a number that grows with every change of its
+aggregate: entries can arrive out of order (parallel consumers, `XAUTOCLAIM`,
+retries), so projections apply an event only if it is newer than what they hold.
+
+One event failing never holds up the others: an entry that cannot be parsed goes
+straight to the stream's dead-letter stream; one whose handler raises stays pending
+and is delivered again after `redelivery_idle_ms`, and after `max_deliveries`
+deliveries it is dead-lettered (with its error) and acknowledged. An outage of Redis
+or PostgreSQL is not the event's fault: the consumer waits and tries again. Dead
+letters are listed and replayed with `python -m tools dead-letters`.
 """
 
 import asyncio
 import contextlib
 import json
 import logging
+import time
+import traceback
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -38,13 +51,23 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.backoff import Backoff
 from shared.db import Database, after_commit
+from shared.jobs import heartbeat
 from shared.logs import describe
-from shared.metrics import domain_events_consumed, domain_events_published
+from shared.metrics import (
+    domain_events_consumed,
+    domain_events_dead_lettered,
+    domain_events_published,
+    domain_events_trimmed,
+)
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +77,25 @@ def stream_name(prefix: str, producer: str) -> str:
     return f"{prefix}:domain-events:{producer}"
 
 
+def dead_letter_stream(stream: str) -> str:
+    """Where a stream's consumers put the events they gave up on."""
+    return f"{stream}:dead-letters"
+
+
+def is_outage(error: BaseException) -> bool:
+    """Redis or PostgreSQL unreachable or saturated: no fault of the event being handled,
+    so it is retried later rather than counted against the event."""
+    if isinstance(error, RedisError | OSError | PoolTimeoutError | OperationalError):
+        return True
+    if isinstance(error, InterfaceError):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+class MalformedEvent(ValueError):
+    """A stream entry that is not a domain event this code can read."""
+
+
 @dataclass(frozen=True)
 class DomainEvent:
     id: uuid.UUID
@@ -61,6 +103,8 @@ class DomainEvent:
     aggregate_id: str
     occurred_at: datetime
     payload: dict[str, Any]
+    # Grows with every change of the aggregate; 0 for events from before versions existed.
+    version: int = 0
     stream_id: str = ""
 
     def to_stream_fields(self) -> dict[str, str]:
@@ -68,20 +112,28 @@ class DomainEvent:
             "id": str(self.id),
             "type": self.type,
             "aggregate_id": self.aggregate_id,
+            "version": str(self.version),
             "occurred_at": self.occurred_at.isoformat(),
             "payload": json.dumps(self.payload, default=str),
         }
 
     @classmethod
     def from_stream(cls, stream_id: str, fields: dict[str, str]) -> "DomainEvent":
-        return cls(
-            id=uuid.UUID(fields["id"]),
-            type=fields["type"],
-            aggregate_id=fields["aggregate_id"],
-            occurred_at=datetime.fromisoformat(fields["occurred_at"]),
-            payload=json.loads(fields["payload"]),
-            stream_id=stream_id,
-        )
+        try:
+            payload = json.loads(fields["payload"])
+            if not isinstance(payload, dict):
+                raise TypeError("payload is not an object")
+            return cls(
+                id=uuid.UUID(fields["id"]),
+                type=fields["type"],
+                aggregate_id=fields["aggregate_id"],
+                occurred_at=datetime.fromisoformat(fields["occurred_at"]),
+                payload=payload,
+                version=int(fields.get("version") or 0),
+                stream_id=stream_id,
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise MalformedEvent(describe(exc)) from exc
 
 
 class Outbox:
@@ -95,6 +147,7 @@ class Outbox:
             Column("id", UUID(as_uuid=True), nullable=False, unique=True),
             Column("type", String(100), nullable=False),
             Column("aggregate_id", String(100), nullable=False),
+            Column("version", BigInteger, nullable=False, server_default="0"),
             Column("payload", JSONB, nullable=False),
             Column("occurred_at", DateTime(timezone=True), nullable=False),
             Column("published_at", DateTime(timezone=True)),
@@ -108,14 +161,23 @@ class Outbox:
         self.wakeup = asyncio.Event()
 
     async def record(
-        self, session: AsyncSession, type: str, aggregate_id: object, payload: dict[str, Any]
+        self,
+        session: AsyncSession,
+        type: str,
+        aggregate_id: object,
+        payload: dict[str, Any],
+        *,
+        version: int,
     ) -> uuid.UUID:
+        """Records the event in the session's transaction. `version` is the aggregate's
+        version after this change (usually its row's `version` column, flushed)."""
         event_id = uuid.uuid4()
         await session.execute(
             insert(self.table).values(
                 id=event_id,
                 type=type,
                 aggregate_id=str(aggregate_id),
+                version=version,
                 payload=json.loads(json.dumps(payload, default=str)),
                 occurred_at=datetime.now(UTC),
             )
@@ -149,10 +211,13 @@ class OutboxRelay:
     async def run(self) -> None:
         backoff = Backoff()
         while True:
+            heartbeat()
             try:
                 relayed = await self.relay_batch()
                 backoff.reset()
-            except (RedisError, OSError, DBAPIError) as exc:
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
                 log.warning(
                     "outbox relay failed, retrying",
                     extra={"fields": {"error": describe(exc), "retry_in_seconds": backoff.delay}},
@@ -184,7 +249,7 @@ class OutboxRelay:
             pipeline = self._redis.pipeline(transaction=False)
             for row in rows:
                 event = DomainEvent(
-                    row.id, row.type, row.aggregate_id, row.occurred_at, row.payload
+                    row.id, row.type, row.aggregate_id, row.occurred_at, row.payload, row.version
                 )
                 pipeline.xadd(self._stream, event.to_stream_fields())  # type: ignore[arg-type]
             await pipeline.execute()
@@ -221,9 +286,11 @@ def _stream_entries(response: Any) -> list[tuple[str, dict[str, str]]]:
 
 
 class StreamConsumer:
-    """Applies each event of a stream once, through a consumer group; resumes after a crash."""
+    """Applies each event of a stream once, through a consumer group; resumes after a crash.
 
-    claim_idle_ms = 30_000
+    `consumer` names this process within the group and must survive restarts (it comes
+    from settings), so a restarted process takes up the entries it held.
+    """
 
     def __init__(
         self,
@@ -235,6 +302,10 @@ class StreamConsumer:
         consumer: str,
         handler: EventHandler,
         service: str,
+        *,
+        max_deliveries: int = 5,
+        redelivery_idle_ms: int = 30_000,
+        forget_consumers_idle_ms: int = 3_600_000,
     ) -> None:
         self._db = db
         self._processed = processed
@@ -244,6 +315,12 @@ class StreamConsumer:
         self._consumer = consumer
         self._handler = handler
         self._service = service
+        self.max_deliveries = max_deliveries
+        # An entry unacknowledged that long (a handler failed, or its consumer died) is
+        # delivered again to whichever consumer of the group asks first.
+        self.redelivery_idle_ms = redelivery_idle_ms
+        self.forget_consumers_idle_ms = forget_consumers_idle_ms
+        self._next_forget = 0.0
 
     async def ensure_group(self) -> None:
         try:
@@ -258,18 +335,36 @@ class StreamConsumer:
             try:
                 await self.ensure_group()
                 # Our own unacknowledged events first: what we held when we last stopped.
-                while await self._read("0", block_ms=None):
-                    pass
+                await self._read_own_pending()
                 while True:
-                    await self._claim_abandoned()
+                    heartbeat()
+                    await self._forget_idle_consumers()
+                    await self._claim_idle()
                     await self._read(">", block_ms=1000)
                     backoff.reset()
-            except (RedisError, OSError, DBAPIError) as exc:
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
                 log.warning(
                     "stream consumer failed, retrying",
                     extra={"fields": {"stream": self._stream, "error": describe(exc)}},
                 )
+                heartbeat()  # waiting out an outage is not being stuck
                 await backoff.sleep()
+
+    async def _read_own_pending(self) -> None:
+        last_id = "0"
+        while True:
+            response = await self._redis.xreadgroup(
+                self._group, self._consumer, {self._stream: last_id}, count=100
+            )
+            entries = _stream_entries(response)
+            if not entries:
+                return
+            for stream_id, fields in entries:
+                await self.handle(stream_id, fields)
+            # Follow the ids: entries whose handler failed stay pending and would come back.
+            last_id = entries[-1][0]
 
     async def _read(self, last_id: str, block_ms: int | None) -> int:
         response = await self._redis.xreadgroup(
@@ -280,27 +375,177 @@ class StreamConsumer:
             await self.handle(stream_id, fields)
         return len(entries)
 
-    async def _claim_abandoned(self) -> None:
-        """Take over events another consumer of the group read but never acknowledged."""
-        _, entries, *_ = await self._redis.xautoclaim(
-            self._stream, self._group, self._consumer, self.claim_idle_ms, "0-0", count=100
-        )
-        for stream_id, fields in entries:
-            await self.handle(stream_id, fields)
+    async def _claim_idle(self) -> None:
+        """Takes entries left unacknowledged for a while: ours whose handler failed, and
+        those of a consumer that died. Follows XAUTOCLAIM's cursor through the whole list."""
+        cursor = "0-0"
+        while True:
+            cursor, entries, *rest = await self._redis.xautoclaim(
+                self._stream, self._group, self._consumer, self.redelivery_idle_ms, cursor,
+                count=100,
+            )  # fmt: skip
+            # Entries trimmed from the stream while pending: Redis drops them from the list.
+            if rest and rest[0]:
+                domain_events_trimmed.labels(self._service, self._group).inc(len(rest[0]))
+            for stream_id, fields in entries:
+                await self.handle(stream_id, fields)
+            if cursor in ("0-0", b"0-0"):
+                return
+
+    async def _forget_idle_consumers(self) -> None:
+        """Removes consumers (earlier processes) that hold nothing and have long been idle."""
+        if time.monotonic() < self._next_forget:
+            return
+        self._next_forget = time.monotonic() + 60
+        consumers: Any = await self._redis.xinfo_consumers(self._stream, self._group)
+        for consumer in consumers:
+            if (
+                consumer["name"] != self._consumer
+                and consumer["pending"] == 0
+                and consumer["idle"] > self.forget_consumers_idle_ms
+            ):
+                await self._redis.xgroup_delconsumer(self._stream, self._group, consumer["name"])
 
     async def handle(self, stream_id: str, fields: dict[str, str]) -> None:
-        event = DomainEvent.from_stream(stream_id, fields)
-        async with self._db.transaction() as session:
-            first_time = (
-                await session.execute(
-                    pg_insert(self._processed)
-                    .values(consumer=self._group, event_id=event.id)
-                    .on_conflict_do_nothing()
-                    .returning(self._processed.c.event_id)
-                )
-            ).first()
-            if first_time:
-                await self._handler(session, event)
+        if not fields:
+            # Trimmed from the stream after it was delivered: nothing left to apply.
+            await self._redis.xack(self._stream, self._group, stream_id)
+            domain_events_trimmed.labels(self._service, self._group).inc()
+            return
+        try:
+            event = DomainEvent.from_stream(stream_id, fields)
+        except MalformedEvent as exc:
+            # Parsed before any transaction: reading it again would fail the same way.
+            await self._dead_letter(stream_id, fields, exc, deliveries=1, reason="malformed")
+            return
+        try:
+            async with self._db.transaction() as session:
+                first_time = (
+                    await session.execute(
+                        pg_insert(self._processed)
+                        .values(consumer=self._group, event_id=event.id)
+                        .on_conflict_do_nothing()
+                        .returning(self._processed.c.event_id)
+                    )
+                ).first()
+                if first_time:
+                    await self._handler(session, event)
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            await self._failed(event, fields, exc)
+            return
         await self._redis.xack(self._stream, self._group, stream_id)
         if first_time:
             domain_events_consumed.labels(self._service, self._group, event.type).inc()
+
+    async def _failed(self, event: DomainEvent, fields: dict[str, str], error: Exception) -> None:
+        """The handler raised: leave the entry pending for a later delivery, or give up."""
+        pending: Any = await self._redis.xpending_range(
+            self._stream, self._group, event.stream_id, event.stream_id, 1
+        )
+        deliveries = int(pending[0]["times_delivered"]) if pending else 1
+        log.error(
+            "domain event failed",
+            exc_info=error,
+            extra={
+                "fields": {
+                    "stream": self._stream, "group": self._group, "event_id": str(event.id),
+                    "event_type": event.type, "stream_id": event.stream_id,
+                    "deliveries": deliveries, "max_deliveries": self.max_deliveries,
+                    "error": describe(error),
+                }
+            },
+        )  # fmt: skip
+        if deliveries >= self.max_deliveries:
+            await self._dead_letter(event.stream_id, fields, error, deliveries, "failed")
+
+    async def _dead_letter(
+        self,
+        stream_id: str,
+        fields: dict[str, str],
+        error: Exception,
+        deliveries: int,
+        reason: str,
+    ) -> None:
+        """Moves the entry to the dead-letter stream, with why, and acknowledges it."""
+        letter = {
+            **fields,
+            "dead_letter_stream": self._stream,
+            "dead_letter_stream_id": stream_id,
+            "dead_letter_group": self._group,
+            "dead_letter_reason": reason,
+            "dead_letter_error": describe(error),
+            "dead_letter_traceback": "".join(traceback.format_exception(error))[-4000:],
+            "dead_letter_deliveries": str(deliveries),
+            "dead_letter_at": datetime.now(UTC).isoformat(),
+        }
+        pipeline = self._redis.pipeline(transaction=True)
+        pipeline.xadd(dead_letter_stream(self._stream), letter)  # type: ignore[arg-type]
+        pipeline.xack(self._stream, self._group, stream_id)
+        await pipeline.execute()
+        domain_events_dead_lettered.labels(self._service, self._group, reason).inc()
+        log.error(
+            "domain event dead-lettered",
+            extra={
+                "fields": {
+                    "stream": self._stream, "group": self._group, "stream_id": stream_id,
+                    "reason": reason, "deliveries": deliveries, "error": describe(error),
+                }
+            },
+        )  # fmt: skip
+
+
+def consume(
+    producer: str, handler: EventHandler, *, processed: Table, group: str
+) -> "Callable[[FastAPI], Coroutine[Any, Any, None]]":
+    """A background job applying `producer`'s domain events with `handler`, for
+    `Subgraph.background_jobs`: consumer name, redelivery and dead letters from settings."""
+
+    async def run(app: "FastAPI") -> None:
+        settings = app.state.settings
+        consumer = StreamConsumer(
+            app.state.db,
+            processed,
+            app.state.redis,
+            stream_name(settings.redis_prefix, producer),
+            group,
+            settings.consumer_name,
+            handler,
+            app.state.service,
+            max_deliveries=settings.event_max_deliveries,
+            redelivery_idle_ms=int(settings.event_redelivery_seconds * 1000),
+        )
+        await consumer.run()
+
+    run.__name__ = f"consume_{producer}_events"
+    return run
+
+
+DEAD_LETTER_FIELDS_PREFIX = "dead_letter_"
+
+
+async def dead_letters(redis: Redis, stream: str) -> list[tuple[str, dict[str, str]]]:
+    """The dead letters of `stream`, oldest first, as (dead-letter id, fields)."""
+    entries: Any = await redis.xrange(dead_letter_stream(stream))
+    return [(str(entry_id), dict(fields)) for entry_id, fields in entries]
+
+
+async def replay_dead_letter(redis: Redis, stream: str, letter_id: str) -> str | None:
+    """Puts a dead letter back on its stream (as a new entry, same event id) and removes it
+    from the dead letters; the new stream id, or None if there is no such letter.
+
+    Every group of the stream sees it again; groups that had applied it skip it by id."""
+    letters: Any = await redis.xrange(dead_letter_stream(stream), letter_id, letter_id)
+    if not letters:
+        return None
+    original = {
+        key: value
+        for key, value in letters[0][1].items()
+        if not key.startswith(DEAD_LETTER_FIELDS_PREFIX)
+    }
+    pipeline = redis.pipeline(transaction=True)
+    pipeline.xadd(stream, original)
+    pipeline.xdel(dead_letter_stream(stream), letter_id)
+    new_id, _ = await pipeline.execute()
+    return str(new_id)

@@ -1,6 +1,6 @@
 """Prometheus metrics every subgraph exposes on `/metrics`."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 http_requests = Counter(
     "meetinity_http_requests_total",
@@ -29,4 +29,29 @@ domain_events_consumed = Counter(
     "meetinity_domain_events_consumed_total",
     "Domain events handled by a stream consumer",
     ["service", "consumer", "type"],
+)
+job_restarts = Counter(
+    "meetinity_background_job_restarts_total",
+    "Times a background job failed and was restarted by its supervisor",
+    ["service", "job"],
+)
+job_up = Gauge(
+    "meetinity_background_job_up",
+    "1 while a background job runs, 0 while it waits to be restarted or is stopped",
+    ["service", "job"],
+)
+job_heartbeat = Gauge(
+    "meetinity_background_job_heartbeat_timestamp_seconds",
+    "When a background job last reported progress (Unix time)",
+    ["service", "job"],
+)
+domain_events_dead_lettered = Counter(
+    "meetinity_domain_events_dead_lettered_total",
+    "Domain events a consumer gave up on and moved to the dead-letter stream",
+    ["service", "consumer", "reason"],
+)
+domain_events_trimmed = Counter(
+    "meetinity_domain_events_trimmed_total",
+    "Entries a consumer got back after the stream had trimmed them (acknowledged, skipped)",
+    ["service", "consumer"],
 )

@@ -1,5 +1,6 @@
 """The one settings object, read from the environment (and `.env` when present)."""
 
+import socket
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,6 +40,16 @@ class Settings(BaseSettings):
     log_json: bool = True
 
     outbox_poll_seconds: float = 1.0
+    # This process's name in the consumer groups of the streams it reads. It must stay
+    # the same across restarts (a StatefulSet pod name, a host name) so a restarted
+    # process takes up the entries it held; two live processes must not share it.
+    consumer_name: str = Field(default_factory=socket.gethostname)
+    # A domain event whose handler failed is delivered again after this long, and moved
+    # to the dead-letter stream after this many deliveries.
+    event_redelivery_seconds: float = 30.0
+    event_max_deliveries: int = 5
+    # A background job silent (no heartbeat) this long is reported stuck by /readyz.
+    job_stuck_after_seconds: float = 60.0
 
     # Notification email (messaging). `make dev` runs a local sink on this port.
     smtp_host: str = "127.0.0.1"
@@ -50,7 +61,7 @@ class Settings(BaseSettings):
     mail_from: str = "Meetinity <notifications@meetinity.dev>"
     mail_poll_seconds: float = 5.0
     # SMTP unreachable: wait longer and longer, up to this, before trying again.
-    mail_retry_ceiling_seconds: float = 60.0
+    mail_retry_ceiling_seconds: float = 30.0
     # A mail the server keeps refusing (or for someone with no known address) is
     # given up after this many attempts.
     mail_max_attempts: int = 8

@@ -61,6 +61,40 @@ def dev() -> None:
     sys.exit(run_dev())
 
 
+dead_letters = typer.Typer(no_args_is_help=True, help="Domain events consumers gave up on.")
+cli.add_typer(dead_letters, name="dead-letters")
+ProducerArg = Annotated[str, typer.Argument(help="The subgraph whose stream it is (users, …)")]
+
+
+@dead_letters.command("list")
+def list_dead_letters(producer: ProducerArg) -> None:
+    """List the dead letters of a producer's stream, oldest first, with their errors."""
+    from tools.events import list_dead_letters
+
+    for line in asyncio.run(list_dead_letters(producer)):
+        typer.echo(line)
+
+
+@dead_letters.command("replay")
+def replay_dead_letters(
+    producer: ProducerArg,
+    letter_ids: Annotated[list[str] | None, typer.Argument(help="Ids (default: all)")] = None,
+) -> None:
+    """Put dead letters back on their stream, once the cause is fixed."""
+    from tools.events import replay_dead_letters
+
+    for line in asyncio.run(replay_dead_letters(producer, letter_ids or [])):
+        typer.echo(line)
+
+
+@cli.command("republish-visibility")
+def republish_visibility() -> None:
+    """Backfill: send every user's profile visibility again (consumers skip what they hold)."""
+    from tools.events import republish_visibility
+
+    typer.echo(f"{asyncio.run(republish_visibility())} events recorded")
+
+
 @cli.command()
 def services() -> None:
     """Start the machine's PostgreSQL and Redis when they are not already up."""

@@ -143,7 +143,7 @@ class Stack:
         self.start_router()
         self.wait_ready()
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
+    def wait_ready(self, timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
         for process in self.processes:
             while True:

@@ -85,8 +85,9 @@ class Context(RequestContext):
             column = RegistrationRow.event_id if parent == "event" else RegistrationRow.user_id
             conditions = [RegistrationRow.status.in_(statuses)]
             if hide_private:
-                private = select(PersonRow.user_id).where(PersonRow.visibility == "private")
-                conditions.append(RegistrationRow.user_id.not_in(private))
+                # Only people known not to be private: unknown counts as private.
+                listed = select(PersonRow.user_id).where(PersonRow.visibility != "private")
+                conditions.append(RegistrationRow.user_id.in_(listed))
             order = [RegistrationRow.created_at, RegistrationRow.id]
             self._page_loaders[key] = DataLoader(
                 partial(pages_by_parent, self.db, RegistrationRow, column, order, conditions)

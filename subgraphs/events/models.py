@@ -45,10 +45,6 @@ class EventRow(Base):
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         Index("ix_events_status_starts_at", "status", "starts_at", "id"),
     )
-    # Reads back updated_at (set by the database) as each change is flushed: rows outlive
-    # their session, and an expired column could no longer be loaded (Event.icalendar).
-    __mapper_args__ = {"eager_defaults": True}
-
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     organizer_id: Mapped[uuid.UUID] = mapped_column(index=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -75,10 +71,16 @@ class EventRow(Base):
     # Bumped with every change of the counts, so live updates arriving out of order
     # can be told apart.
     seats_version: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Grows with every change of the row (SQLAlchemy bumps it on each UPDATE it flushes);
+    # the event's domain events carry it so consumers can ignore stale ones.
+    version: Mapped[int] = mapped_column(BigInteger, server_default="1")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    # Reads back updated_at (set by the database) as each change is flushed: rows outlive
+    # their session, and an expired column could no longer be loaded (Event.icalendar).
+    __mapper_args__ = {"eager_defaults": True, "version_id_col": version}
 
 
 class RegistrationRow(Base):
@@ -111,14 +113,20 @@ class RegistrationRow(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.clock_timestamp()
     )
+    # As EventRow.version; bulk UPDATEs (cancel_event) bump it themselves.
+    version: Mapped[int] = mapped_column(BigInteger, server_default="1")
+    __mapper_args__ = {"version_id_col": version}
 
 
 class PersonRow(Base):
     """What the events subgraph knows of a person, copied from the users' domain events:
-    only what it needs to decide who may appear in an attendee list."""
+    only what it needs to decide who may appear in an attendee list. A person without a
+    row here is not known yet and is hidden (privacy fails closed)."""
 
     __tablename__ = "people"
 
     user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     visibility: Mapped[str] = mapped_column(String(20))
+    # The user's version the visibility was copied from: an older event never overwrites it.
+    version: Mapped[int] = mapped_column(BigInteger, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -79,6 +79,13 @@ class EventWriter:
         self.pubsub = pubsub
         self._announced: set[uuid.UUID] = set()
 
+    async def record(
+        self, event_type: str, row: EventRow | RegistrationRow, payload: dict[str, Any]
+    ) -> None:
+        """A domain event about `row`, carrying the row's version after this change."""
+        await self.session.flush()  # SQLAlchemy bumps `version` as it flushes the change
+        await outbox.record(self.session, event_type, row.id, payload, version=row.version)
+
     async def lock(self, event_id: uuid.UUID) -> EventRow:
         event = await self.session.get(EventRow, event_id, with_for_update=True)
         if event is None:
@@ -108,7 +115,7 @@ class EventWriter:
             "status": registration.status,
             "change": change,
         }
-        await outbox.record(self.session, event_type, registration.id, payload)
+        await self.record(event_type, registration, payload)
 
         async def publish() -> None:
             await self.pubsub.publish(registrations_channel(registration.user_id), payload)
@@ -210,10 +217,11 @@ async def update_event(
         await writer.promote_waitlisted(event)
         writer.seats_changed(event)
     if changed and event.status == "published":
-        await outbox.record(
-            writer.session,
+        # Title and start ride along so consumers (messaging's notifications) can say
+        # which event moved and to when without asking for the event.
+        await writer.record(
             "event.updated",
-            event.id,
+            event,
             {"changed": changed, "event_id": str(event.id), "title": event.title,
              "starts_at": event.starts_at.isoformat()},
         )  # fmt: skip
@@ -232,10 +240,9 @@ async def publish_event(writer: EventWriter, viewer: Principal, event_id: uuid.U
     if event.starts_at <= _now():
         raise Conflict("An event that has started cannot be published", reason="EVENT_STARTED")
     event.status = "published"
-    await outbox.record(
-        writer.session,
+    await writer.record(
         "event.published",
-        event.id,
+        event,
         {"event_id": str(event.id), "organizer_id": str(event.organizer_id), "title": event.title,
          "category": event.category, "tags": event.tags, "city": event.city,
          "starts_at": event.starts_at.isoformat()},
@@ -259,7 +266,11 @@ async def cancel_event(writer: EventWriter, viewer: Principal, event_id: uuid.UU
         await writer.session.scalars(
             update(RegistrationRow)
             .where(RegistrationRow.event_id == event.id, RegistrationRow.status.in_(LIVE_STATUSES))
-            .values(status="cancelled", cancelled_at=func.clock_timestamp())
+            .values(
+                status="cancelled",
+                cancelled_at=func.clock_timestamp(),
+                version=RegistrationRow.version + 1,
+            )
             .returning(RegistrationRow)
         )
     )
@@ -268,10 +279,9 @@ async def cancel_event(writer: EventWriter, viewer: Principal, event_id: uuid.UU
     event.seats_taken = 0
     event.waitlist_length = 0
     writer.seats_changed(event)
-    await outbox.record(
-        writer.session,
+    await writer.record(
         "event.cancelled",
-        event.id,
+        event,
         {"event_id": str(event.id), "registrations_cancelled": len(cancelled)},
     )
     return event

@@ -10,19 +10,18 @@ idempotent by event id in the same transaction as the effect, resumes after a cr
 - matching: a notification for both people of a new match.
 """
 
-import os
-import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import partial
 
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.eventbus import DomainEvent, StreamConsumer, stream_name
+from shared.app import BackgroundJob
+from shared.eventbus import DomainEvent, consume
 from shared.pubsub import PubSub
 from subgraphs.messaging.models import processed_events
 from subgraphs.messaging.notification_models import (
@@ -53,20 +52,26 @@ TIME_AND_PLACE = {
 
 
 async def remember_people(session: AsyncSession, event: DomainEvent) -> None:
-    user_id = uuid.UUID(event.aggregate_id)
     if event.type == "user.registered":
-        values = {"name": event.payload["name"], "email": event.payload.get("email")}
-    elif event.type == "user.profile_updated":
-        values = {"name": event.payload["profile"]["name"]}
-        if "email" in event.payload["profile"]:
-            values["email"] = event.payload["profile"]["email"]
+        name, email = event.payload["name"], event.payload.get("email")
+    elif event.type == "user.profile_updated" and "name" in event.payload.get("changed", {}):
+        name, email = event.payload["changed"]["name"], None
     else:
         return
+    upsert = insert(PersonRow).values(
+        user_id=uuid.UUID(event.aggregate_id), name=name, email=email, version=event.version
+    )
+    newer = PersonRow.version < upsert.excluded.version
     await session.execute(
-        insert(PersonRow)
-        .values(user_id=user_id, **values)
-        .on_conflict_do_update(
-            index_elements=[PersonRow.user_id], set_={**values, "updated_at": func.now()}
+        upsert.on_conflict_do_update(
+            index_elements=[PersonRow.user_id],
+            set_={
+                "name": case((newer, upsert.excluded.name), else_=PersonRow.name),
+                # Only the sign-up carries the address: keep it whatever order events come in.
+                "email": func.coalesce(upsert.excluded.email, PersonRow.email),
+                "version": func.greatest(PersonRow.version, upsert.excluded.version),
+                "updated_at": func.now(),
+            },
         )
     )
 
@@ -144,13 +149,18 @@ async def follow_registration(session: AsyncSession, pubsub: PubSub, event: Doma
     payload = event.payload
     registration_id = uuid.UUID(payload["registration_id"])
     event_id, user_id = uuid.UUID(payload["event_id"]), uuid.UUID(payload["user_id"])
-    values = {"event_id": event_id, "user_id": user_id, "status": payload["status"]}
+    values = {
+        "event_id": event_id,
+        "user_id": user_id,
+        "status": payload["status"],
+        "version": event.version,
+    }
+    upsert = insert(EventRegistrationRow).values(registration_id=registration_id, **values)
     await session.execute(
-        insert(EventRegistrationRow)
-        .values(registration_id=registration_id, **values)
-        .on_conflict_do_update(
+        upsert.on_conflict_do_update(
             index_elements=[EventRegistrationRow.registration_id],
             set_={**values, "updated_at": func.now()},
+            where=EventRegistrationRow.version < upsert.excluded.version,
         )
     )
     title, when = await _event_title(session, event_id)
@@ -170,18 +180,19 @@ async def follow_registration(session: AsyncSession, pubsub: PubSub, event: Doma
 
 async def remember_event(session: AsyncSession, event: DomainEvent) -> None:
     payload = event.payload
-    values: dict[str, object] = {}
-    if "title" in payload:
-        values["title"] = payload["title"]
-    if "starts_at" in payload:
-        values["starts_at"] = datetime.fromisoformat(payload["starts_at"])
-    if "title" not in values:
-        return
+    if "title" not in payload:
+        return  # an event.updated from before it carried the title
+    values = {
+        "title": payload["title"],
+        "starts_at": datetime.fromisoformat(payload["starts_at"]),
+        "version": event.version,
+    }
+    upsert = insert(KnownEventRow).values(event_id=uuid.UUID(event.aggregate_id), **values)
     await session.execute(
-        insert(KnownEventRow)
-        .values(event_id=uuid.UUID(event.aggregate_id), **values)
-        .on_conflict_do_update(
-            index_elements=[KnownEventRow.event_id], set_={**values, "updated_at": func.now()}
+        upsert.on_conflict_do_update(
+            index_elements=[KnownEventRow.event_id],
+            set_={**values, "updated_at": func.now()},
+            where=KnownEventRow.version < upsert.excluded.version,
         )
     )
 
@@ -268,29 +279,25 @@ async def announce_match(pubsub: PubSub, session: AsyncSession, event: DomainEve
 
 # Running them --------------------------------------------------------------------------
 
-Handler = Callable[[AsyncSession, DomainEvent], Awaitable[None]]
+LiveHandler = Callable[[PubSub, AsyncSession, DomainEvent], Awaitable[None]]
 
 
-def _consumer(app: FastAPI, producer: str, handler: Handler) -> StreamConsumer:
-    return StreamConsumer(
-        app.state.db,
-        processed_events,
-        app.state.redis,
-        stream_name(app.state.settings.redis_prefix, producer),
-        group=GROUP,
-        consumer=f"{GROUP}-{socket.gethostname()}-{os.getpid()}",
-        handler=handler,
-        service="messaging",
-    )
+def _consume(producer: str, handler: LiveHandler) -> BackgroundJob:
+    """The shared consumer job (consumer name, redelivery, dead letters, supervision),
+    with a handler that also needs the app's pub/sub to announce notifications."""
+
+    async def run(app: FastAPI) -> None:
+        await consume(
+            producer,
+            partial(handler, app.state.pubsub),
+            processed=processed_events,
+            group=GROUP,
+        )(app)
+
+    run.__name__ = f"consume_{producer}_events"
+    return run
 
 
-async def follow_users_stream(app: FastAPI) -> None:
-    await _consumer(app, "users", remember_people).run()
-
-
-async def follow_events_stream(app: FastAPI) -> None:
-    await _consumer(app, "events", partial(follow_events, app.state.pubsub)).run()
-
-
-async def follow_matching_stream(app: FastAPI) -> None:
-    await _consumer(app, "matching", partial(announce_match, app.state.pubsub)).run()
+follow_users_stream = consume("users", remember_people, processed=processed_events, group=GROUP)
+follow_events_stream = _consume("events", follow_events)
+follow_matching_stream = _consume("matching", announce_match)

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.backoff import Backoff
 from shared.db import Database
+from shared.jobs import heartbeat
 from shared.logs import describe
 from shared.settings import Settings
 from subgraphs.messaging.notification_models import NotificationRow, OutgoingMailRow, PersonRow
@@ -96,6 +97,7 @@ class Mailer:
             first_seconds=0.5, ceiling_seconds=self._settings.mail_retry_ceiling_seconds
         )
         while True:
+            heartbeat()
             try:
                 sent = await self.send_due()
                 backoff.reset()
@@ -104,6 +106,7 @@ class Mailer:
                     "notification email not sent, retrying",
                     extra={"fields": {"error": describe(exc), "retry_in_seconds": backoff.delay}},
                 )
+                heartbeat()  # waiting for SMTP (or PostgreSQL) to come back is not being stuck
                 await backoff.sleep()
                 continue
             if sent < self.batch_size:

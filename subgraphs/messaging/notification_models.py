@@ -3,7 +3,9 @@
 The projections (`people`, `event_registrations`, `known_events`) are this
 subgraph's own copies of what the users and events subgraphs publish: who a
 person is and how to email them, who is registered for which event, and what
-an event is called. Consumers keep them; nothing else writes them.
+an event is called. Consumers keep them; nothing else writes them. Each row keeps
+the version of the aggregate it came from, and only a newer event replaces it
+(events can arrive out of order).
 """
 
 import uuid
@@ -113,6 +115,7 @@ class PersonRow(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -126,6 +129,7 @@ class EventRegistrationRow(Base):
     event_id: Mapped[uuid.UUID]
     user_id: Mapped[uuid.UUID] = mapped_column(index=True)
     status: Mapped[str] = mapped_column(String(30))
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -137,4 +141,5 @@ class KnownEventRow(Base):
     event_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
     starts_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

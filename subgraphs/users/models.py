@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, String, Text, func
+from sqlalchemy import BigInteger, DateTime, ForeignKey, String, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -42,6 +42,10 @@ class UserRow(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    # Grows with every change of the row (SQLAlchemy bumps it on each UPDATE it flushes);
+    # the domain events about this user carry it so consumers can ignore stale ones.
+    version: Mapped[int] = mapped_column(BigInteger, server_default="1")
+    __mapper_args__ = {"version_id_col": version}
 
 
 class RefreshTokenRow(Base):

@@ -95,9 +95,13 @@ async def register(context: Context, email: str, password: str, name: str) -> Se
             session.add(user)
             await session.flush()
             await session.refresh(user)
-            # The email travels only here: messaging keeps it to send notification email.
             await outbox.record(
-                session, "user.registered", user.id, {**profile_snapshot(user), "email": user.email}
+                session,
+                "user.registered",
+                user.id,
+                # The address is for notification emails (messaging); nothing else publishes it.
+                {**profile_snapshot(user), "email": user.email},
+                version=user.version,
             )
             return await _open_session(context, session, user)
     except IntegrityError:
@@ -190,11 +194,13 @@ async def update_profile(context: Context, changes: dict[str, Any]) -> UserRow:
         if changed:
             await session.flush()
             await session.refresh(user)
+            # What changed and its new value, not a copy of the whole profile.
             await outbox.record(
                 session,
                 "user.profile_updated",
                 user.id,
-                {"changed": changed, "profile": profile_snapshot(user)},
+                {"user_id": str(user.id), "changed": {field: valid[field] for field in changed}},
+                version=user.version,
             )
     return user
 
@@ -208,7 +214,10 @@ async def set_role(context: Context, user_id: uuid.UUID, role: Role) -> UserRow:
             raise NotFound("No such user")
         if user.role != role.value:
             user.role = role.value
-            await outbox.record(session, "user.role_changed", user.id, {"role": role.value})
+            await session.flush()  # bumps user.version
+            await outbox.record(
+                session, "user.role_changed", user.id, {"role": role.value}, version=user.version
+            )
     return user
 
 

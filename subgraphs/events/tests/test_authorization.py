@@ -83,6 +83,17 @@ async def _hidden(api: GraphQLClient, event_id: str, viewer: Person, user_id: st
     return not await _listed(api, event_id, viewer, user_id)
 
 
+async def _known_to_events(api: GraphQLClient, event_id: str, *people: Person) -> None:
+    """Waits until fellow attendees see `people`: the events subgraph hides whoever it has
+    not yet heard of from the users' domain events (privacy fails closed)."""
+    ids = {person.id for person in people}
+
+    async def all_listed() -> bool:
+        return ids <= await _attendee_ids(api, event_id, people[0])
+
+    await eventually(all_listed, "the events subgraph to learn of new people")
+
+
 async def _registered_ids(
     api: GraphQLClient, event_id: str, viewer: Person, status: str | None = None
 ) -> dict[str, str]:
@@ -216,6 +227,7 @@ async def test_attendees_are_listed_to_the_organizer_and_confirmed_attendees_onl
     for stranger in (outsider, waiting, left):
         assert await api.error_code(ATTENDEES, {"id": event_id}, stranger.token) == "FORBIDDEN"
     everyone = {seated.id, checked_in.id}
+    await _known_to_events(api, event_id, seated, checked_in)
     for insider in (organizer, seated, checked_in):
         assert await _attendee_ids(api, event_id, insider) == everyone
 
@@ -228,6 +240,7 @@ async def test_people_with_a_private_profile_are_listed_to_the_organizer_alone(
     shy, open_, fellow = await sign_up(api), await sign_up(api), await sign_up(api)
     for person in (shy, open_, fellow):
         await register(api, event_id, person)
+    await _known_to_events(api, event_id, shy, open_, fellow)
     assert await _attendee_ids(api, event_id, fellow) == {shy.id, open_.id, fellow.id}
 
     await api.data(UPDATE_PROFILE, {"visibility": "PRIVATE"}, shy.token)
@@ -336,6 +349,7 @@ async def test_ticket_codes_are_shown_to_their_holder_and_the_organizer_only(
     assert holder_code and fellow_code and holder_code != fellow_code
     # A waitlist place is no ticket.
     assert (await register(api, event_id, waiting))["ticketCode"] is None
+    await _known_to_events(api, event_id, holder, fellow)
 
     async def codes_seen_by(viewer: Person) -> dict[str, str | None]:
         event = (await api.data(ATTENDEES, {"id": event_id}, viewer.token))["event"]

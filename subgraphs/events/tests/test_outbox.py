@@ -251,8 +251,9 @@ async def test_registering_while_redis_is_down_succeeds_and_the_event_follows_on
 # Consumers -----------------------------------------------------------------------------
 
 
-class SimulatedCrash(Exception):
-    """The consumer process dies while handling an event, before acknowledging it."""
+class SimulatedCrash(BaseException):
+    """The consumer process dies while handling an event, before acknowledging it (a
+    BaseException, as a kill is: an Exception would be the event's failure, retried)."""
 
 
 def domain_event(type: str = "test.happened") -> DomainEvent:

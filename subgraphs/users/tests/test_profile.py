@@ -147,26 +147,33 @@ async def test_roles_are_granted_by_admins_only(
     )
 
 
-async def test_profile_change_publishes_a_domain_event(
+async def test_sign_up_and_profile_changes_publish_versioned_domain_events(
     api: GraphQLClient, environment: StackEnvironment
 ) -> None:
-    person = await sign_up(api)
+    person = await sign_up(api, "Versioned Vera")
     await api.data(UPDATE, {"input": {"headline": "Event sourcing fan"}}, person.token)
     stream = f"{environment.config.redis_prefix}:domain-events:users"
     client = redis.Redis.from_url(environment.config.redis_url, decode_responses=True)
 
-    async def profile_updates() -> list[dict[str, Any]]:
+    async def events_about_person() -> list[tuple[str, str, dict[str, Any]]]:
         entries: Any = await client.xrange(stream)
-        return [
-            json.loads(fields["payload"])
+        found = [
+            (fields["type"], fields["version"], json.loads(fields["payload"]))
             for _, fields in entries
-            if fields["type"] == "user.profile_updated" and fields["aggregate_id"] == person.id
+            if fields["aggregate_id"] == person.id
         ]
+        return found if len(found) == 2 else []
 
     try:
-        updates = await eventually(profile_updates, "user.profile_updated in the stream")
+        registered, updated = await eventually(events_about_person, "both events in the stream")
     finally:
         await client.aclose()
-    assert len(updates) == 1
-    assert updates[0]["changed"] == ["headline"]
-    assert updates[0]["profile"]["headline"] == "Event sourcing fan"
+    # Messaging needs the address and name for notification emails.
+    assert registered[:2] == ("user.registered", "1")
+    assert registered[2]["email"] == person.email and registered[2]["name"] == "Versioned Vera"
+    # What changed, with its new value, at the next version: not a copy of the profile.
+    assert updated == (
+        "user.profile_updated",
+        "2",
+        {"user_id": person.id, "changed": {"headline": "Event sourcing fan"}},
+    )

@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("event_id", sa.Uuid(), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("status", sa.String(length=30), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
         sa.Column(
             "updated_at",
             sa.DateTime(timezone=True),
@@ -52,6 +53,7 @@ def upgrade() -> None:
         sa.Column("event_id", sa.Uuid(), nullable=False),
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("starts_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("version", sa.BigInteger(), nullable=False),
         sa.Column(
             "updated_at",
             sa.DateTime(timezone=True),
@@ -131,6 +133,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=True),
+        sa.Column("version", sa.BigInteger(), nullable=False),
         sa.Column(
             "updated_at",
             sa.DateTime(timezone=True),
