@@ -76,3 +76,11 @@ async def mail_rows(database_url: str, user_id: str) -> list[asyncpg.Record]:
         return rows
     finally:
         await connection.close()
+
+
+async def fetch_value(database_url: str, query: str, *args: object) -> object:
+    connection = await asyncpg.connect(database_url)
+    try:
+        return await connection.fetchval(query, *args)
+    finally:
+        await connection.close()

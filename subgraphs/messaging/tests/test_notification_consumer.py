@@ -13,11 +13,11 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 from redis.asyncio import Redis
 
 from shared.eventbus import DomainEvent, stream_name
 from shared.migrations import upgrade
+from subgraphs.messaging.tests.support import fetch_value
 from tests.support.environment import StackEnvironment, database_url, run_as_admin
 from tests.support.waiting import eventually
 from tools.stack import Process, Stack, free_port
@@ -79,14 +79,6 @@ def registration_confirmed(user_id: uuid.UUID, event_id: uuid.UUID) -> DomainEve
             "change": "CONFIRMED",
         },
     )
-
-
-async def fetch_value(database: str, query: str, *args: object) -> object:
-    connection = await asyncpg.connect(database)
-    try:
-        return await connection.fetchval(query, *args)
-    finally:
-        await connection.close()
 
 
 async def test_a_consumer_killed_mid_stream_loses_nothing_and_repeats_nothing(
