@@ -1,118 +1,233 @@
-"""Registrations under contention, through the router: many people, few seats, one event.
+"""Registrations under contention: through the router, straight to the events subgraph,
+and the database's own ceiling for the same transaction, side by side in one run.
 
-Everyone signs up before the clock starts; then all of them register for the same
-event, a bounded number of requests in flight, each `registerForEvent` timed. Every
-registration holds the event's row lock, so they apply one at a time: this measures
-that queue, router and subgraph included. The gateway deduplicates identical requests
-in flight; these are never identical, as each carries its own person's Authorization
-token, so every one reaches the events subgraph.
+One event with `--seats` seats; wrk keeps `--concurrency` `registerForEvent` requests in
+flight for `--seconds`, each carrying the token of a new person, so every request is a
+new registration taking the event's row lock (and the router never merges two). Next
+to each figure: CPU milliseconds per registration of every process (router, each
+subgraph, the PostgreSQL backends), read from /proc.
 
-Ends by checking the outcome: exactly `seats` confirmed, everyone else waitlisted in
-order, no errors; it exits non-zero otherwise.
+The ceiling is pgbench running the very function the events subgraph calls
+(`events.register_for_event`: lock, check, insert, counters, outbox) with as many
+clients, against the same PostgreSQL, between the other runs; each figure is printed
+as a share of it.
 
-    .venv/bin/python -m bench.registrations [--people 1000] [--seats 20] [--concurrency 50]
+With `--baseline DIR` (a checkout of an older commit, e.g. `git archive <commit> |
+tar -x -C DIR`) the same runs go to a stack started from that checkout too, alternating
+with this one, so before and after see the same machine load.
+
+Every run's outcome is checked, and the script exits non-zero otherwise: exactly
+`--seats` confirmed, everyone else waitlisted, positions answered once each and
+within the waitlist, the event's counters and one outbox row per registration.
+
+    .venv/bin/python -m bench.registrations [--baseline DIR] [--rounds 3] [--seconds 5]
 """
 
 import argparse
 import asyncio
 import os
 import platform
-import time
-from collections import Counter
-from collections.abc import Awaitable
+import statistics
+import uuid
+from collections import defaultdict
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from pathlib import Path
 
-from bench.support import private_stack, summary_ms
-from tests.support.environment import StackEnvironment
-from tests.support.events import REGISTER, SEATS, published_event
+import asyncpg
+
+from bench.load import (
+    CpuMeter,
+    StackUnderTest,
+    WrkResult,
+    cpu_ms_per_request,
+    pgbench_tps,
+    run_wrk,
+    stack_under_test,
+)
+from shared.auth import Role
+from tests.support.events import REGISTER, published_event
 from tests.support.graphql import GraphQLClient
-from tests.support.users import Person, sign_up, with_role
+from tests.support.users import Person
 
-T = TypeVar("T")
+CEILING_SCRIPT = """\
+SELECT refusal FROM events.register_for_event(:event_id::uuid, gen_random_uuid(), false,
+    md5(random()::text));
+"""
 
 
 @dataclass
-class Outcome:
-    wall_seconds: float
-    latencies: list[float]
-    responses: list[dict[str, Any]]
-    seats: dict[str, Any]
+class Run:
+    stack: str
+    path: str
+    result: WrkResult
+    cpu_ms: dict[str, float]
 
 
-async def bounded(limit: int, work: list[Awaitable[T]]) -> list[T]:
-    gate = asyncio.Semaphore(limit)
-
-    async def one(task: Awaitable[T]) -> T:
-        async with gate:
-            return await task
-
-    return list(await asyncio.gather(*(one(task) for task in work)))
-
-
-async def measure(environment: StackEnvironment, people: int, seats: int, limit: int) -> Outcome:
-    api = GraphQLClient(environment.router_url)
+async def new_event(stack: StackUnderTest, seats: int) -> str:
+    [token] = stack.tokens(1, Role.ORGANIZER)
+    organizer = Person(id="", email="", name="Bench organizer", token=token, refresh_token="")
+    api = GraphQLClient(stack.router_url)
     try:
-        organizer = await with_role(api, environment.config.database_url, "organizer")
-        event_id = await published_event(api, organizer, capacity=seats)
-        crowd = await bounded(limit, [sign_up(api, f"Attendee {n}") for n in range(people)])
-        # Opens the events subgraph's database connections before the clock starts.
-        await bounded(limit, [api.data(SEATS, {"id": event_id}, p.token) for p in crowd[:limit]])
-
-        async def register(person: Person) -> tuple[float, dict[str, Any]]:
-            started = time.perf_counter()
-            body = await api.execute(REGISTER, {"id": event_id}, person.token)
-            return time.perf_counter() - started, body
-
-        started = time.perf_counter()
-        timed = await bounded(limit, [register(person) for person in crowd])
-        wall_seconds = time.perf_counter() - started
-        final = (await api.data(SEATS, {"id": event_id}, organizer.token))["event"]
+        return await published_event(api, organizer, capacity=seats)
     finally:
         await api.close()
-    return Outcome(wall_seconds, [t for t, _ in timed], [body for _, body in timed], final)
 
 
-def problems(outcome: Outcome, people: int, seats: int) -> list[str]:
-    found = [f"error: {body['errors']}" for body in outcome.responses if body.get("errors")]
-    registrations = [
-        body["data"]["registerForEvent"] for body in outcome.responses if body.get("data")
-    ]
-    statuses = Counter(registration["status"] for registration in registrations)
-    expected = Counter({"CONFIRMED": seats, "WAITLISTED": people - seats})
-    if statuses != expected:
-        found.append(f"statuses {dict(statuses)}, expected {dict(expected)}")
-    positions = sorted(r["waitlistPosition"] for r in registrations if r["status"] == "WAITLISTED")
-    if positions != list(range(1, people - seats + 1)):
-        found.append("waitlist positions are not 1, 2, … once each")
-    expected_seats = {
-        "capacity": seats, "seatsTaken": seats, "seatsLeft": 0, "waitlistLength": people - seats
-    }  # fmt: skip
-    if outcome.seats != expected_seats:
-        found.append(f"event counts {outcome.seats}, expected {expected_seats}")
+async def outcome_problems(
+    stack: StackUnderTest, event_id: str, seats: int, result: WrkResult, connections: int
+) -> list[str]:
+    connection = await asyncpg.connect(stack.database_url)
+    try:
+        event = await connection.fetchrow(
+            "SELECT seats_taken, waitlist_length FROM events.events WHERE id = $1",
+            uuid.UUID(event_id),
+        )
+        counts = dict(
+            await connection.fetch(
+                "SELECT status, count(*) FROM events.registrations WHERE event_id = $1 "
+                "GROUP BY status",
+                uuid.UUID(event_id),
+            )
+        )
+        outbox_rows = await connection.fetchval(
+            "SELECT count(*) FROM events.outbox o JOIN events.registrations r "
+            "ON o.aggregate_id = r.id::text WHERE r.event_id = $1",
+            uuid.UUID(event_id),
+        )
+    finally:
+        await connection.close()
+    found = []
+    if result.errors:
+        found.append(f"{result.errors} errors, e.g. {result.error_sample}")
+    if result.wrapped:
+        found.append("tokens ran out (people registered twice): raise --people")
+    registered = sum(counts.values())
+    confirmed, waitlisted = counts.get("confirmed", 0), counts.get("waitlisted", 0)
+    if (confirmed, waitlisted) != (min(seats, registered), registered - min(seats, registered)):
+        found.append(f"statuses {counts} for {registered} registrations and {seats} seats")
+    if (event["seats_taken"], event["waitlist_length"]) != (confirmed, waitlisted):
+        found.append(f"event counters {dict(event)} disagree with registrations {counts}")
+    if outbox_rows != registered:
+        found.append(f"{outbox_rows} outbox rows for {registered} registrations")
+    # Registrations still in flight when wrk stopped were committed but not counted.
+    unanswered = registered - result.requests
+    if not 0 <= unanswered <= connections:
+        found.append(f"{registered} registered but {result.requests} answered")
+    positions = result.collected
+    if len(set(positions)) != len(positions) or not set(positions) <= set(range(1, waitlisted + 1)):
+        found.append("waitlist positions answered twice or outside the waitlist")
+    if len(positions) < waitlisted - unanswered:
+        found.append(f"{len(positions)} positions answered for {waitlisted} waitlisted")
     return found
+
+
+def registration_run(
+    stack: StackUnderTest, path: str, args: argparse.Namespace
+) -> tuple[Run, list[str]]:
+    event_id = asyncio.run(new_event(stack, args.seats))
+    url = stack.router_url if path == "router" else stack.urls["events"]
+    tokens = stack.tokens(args.people)
+    meter = CpuMeter(stack)
+    meter.start()
+    result = run_wrk(
+        url,
+        {"query": REGISTER, "variables": {"id": event_id}},
+        tokens,
+        connections=args.concurrency,
+        seconds=args.seconds,
+        collect="waitlistPosition",
+    )
+    spent = meter.stop()
+    problems = asyncio.run(outcome_problems(stack, event_id, args.seats, result, args.concurrency))
+    run = Run(stack.label, path, result, cpu_ms_per_request(spent, result.requests))
+    return run, [f"{stack.label} via {path}: {problem}" for problem in problems]
+
+
+def warm_up(stack: StackUnderTest, args: argparse.Namespace) -> None:
+    """Opens the services' connections and fills their caches before anything is timed."""
+    for url in (stack.router_url, stack.urls["events"]):
+        event_id = asyncio.run(new_event(stack, args.seats))
+        body = {"query": REGISTER, "variables": {"id": event_id}}
+        tokens = stack.tokens(args.concurrency * 20)
+        run_wrk(url, body, tokens, connections=args.concurrency, seconds=1)
+
+
+def ceiling(stack: StackUnderTest, args: argparse.Namespace) -> float:
+    event_id = asyncio.run(new_event(stack, args.seats))
+    return pgbench_tps(
+        stack.database_url,
+        CEILING_SCRIPT,
+        {"event_id": event_id},
+        clients=args.concurrency,
+        seconds=max(2, round(args.seconds)),
+    )
+
+
+def report(runs: list[Run], ceilings: list[float], args: argparse.Namespace) -> None:
+    print(f"machine: {platform.machine()}, {platform.python_implementation()} "
+          f"{platform.python_version()}, {len(os.sched_getaffinity(0))} cores, "
+          f"load average {os.getloadavg()[0]:.1f} at the end")  # fmt: skip
+    print(f"seats: {args.seats}, concurrency: {args.concurrency}, "
+          f"{args.seconds} s per run, {args.rounds} rounds alternating")  # fmt: skip
+    ceiling_tps = statistics.median(ceilings)
+    print(f"ceiling (pgbench, events.register_for_event, {args.concurrency} clients): "
+          f"median {ceiling_tps:.0f}/s over {len(ceilings)} runs "
+          f"({', '.join(f'{c:.0f}' for c in ceilings)})")  # fmt: skip
+    grouped: dict[tuple[str, str], list[Run]] = defaultdict(list)
+    for run in runs:
+        grouped[(run.stack, run.path)].append(run)
+    names = sorted({name for run in runs for name in run.cpu_ms})
+    header = f"{'stack':<9}{'path':<8}{'reg/s':>8}{'of ceiling':>11}{'p50 ms':>9}{'p99 ms':>9}"
+    print(header + "  CPU ms per registration: " + " ".join(f"{n:>9}" for n in names))
+    for (stack, path), group in grouped.items():
+        rate = statistics.median(run.result.per_second for run in group)
+        p50 = statistics.median(run.result.p50_ms for run in group)
+        p99 = statistics.median(run.result.p99_ms for run in group)
+        cpu = {n: statistics.median(run.cpu_ms.get(n, 0.0) for run in group) for n in names}
+        print(f"{stack:<9}{path:<8}{rate:>8.0f}{rate / ceiling_tps:>10.0%} {p50:>9.1f}{p99:>9.1f}"
+              "  " + " " * 25 + " ".join(f"{cpu[n]:>9.2f}" for n in names))  # fmt: skip
+        print(f"{'':<17}runs: " + ", ".join(f"{run.result.per_second:.0f}/s" for run in group))
+    if len({run.stack for run in runs}) == 2:
+        for path in ("router", "direct"):
+            before = statistics.median(r.result.per_second for r in grouped[("before", path)])
+            after = statistics.median(r.result.per_second for r in grouped[("after", path)])
+            print(f"after / before via {path}: {after / before:.2f}x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--people", type=int, default=1000)
+    parser.add_argument("--baseline", type=Path, help="checkout to compare with")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--seats", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--people", type=int, default=6000, help="tokens per run")
     args = parser.parse_args()
-    if not 0 < args.seats < args.people:
-        parser.error("need 0 < seats < people")
-    with private_stack() as (environment, _):
-        outcome = asyncio.run(measure(environment, args.people, args.seats, args.concurrency))
-    median, p99 = summary_ms(outcome.latencies)
-    print(f"machine: {platform.machine()}, {platform.python_implementation()} "
-          f"{platform.python_version()}, {len(os.sched_getaffinity(0))} cores")  # fmt: skip
-    print(f"people: {args.people}, seats: {args.seats}, concurrency: {args.concurrency}")
-    print(f"wall time: {outcome.wall_seconds:.2f} s")
-    print(f"registrations/s: {args.people / outcome.wall_seconds:.1f}")
-    print(f"registerForEvent latency: p50 {median:.2f} ms, p99 {p99:.2f} ms")
-    if found := problems(outcome, args.people, args.seats):
-        raise SystemExit("WRONG OUTCOME:\n" + "\n".join(found[:20]))
-    print(f"outcome: {args.seats} CONFIRMED, {args.people - args.seats} WAITLISTED, no errors")
+    runs: list[Run] = []
+    ceilings: list[float] = []
+    problems: list[str] = []
+    with ExitStack() as running:
+        stacks = []
+        if args.baseline:
+            stacks.append(running.enter_context(stack_under_test("before", args.baseline)))
+        # The request pool sized to the load, as a deployment expecting it would set it.
+        pool = {"DATABASE_POOL_SIZE": str(args.concurrency)}
+        after = running.enter_context(stack_under_test("after", env=pool))
+        stacks.append(after)
+        for stack in stacks:
+            warm_up(stack, args)
+        for _ in range(args.rounds):
+            ceilings.append(ceiling(after, args))
+            for stack in stacks:
+                for path in ("router", "direct"):
+                    run, found = registration_run(stack, path, args)
+                    runs.append(run)
+                    problems.extend(found)
+    report(runs, ceilings, args)
+    if problems:
+        raise SystemExit("WRONG OUTCOME:\n" + "\n".join(problems[:20]))
+    print("outcome of every run: checked, correct")
 
 
 if __name__ == "__main__":

@@ -127,6 +127,11 @@ def create_app(subgraph: Subgraph) -> FastAPI:
             await asyncio.to_thread(upgrade, subgraph.name, settings.database_url)
         app.state.settings = settings
         app.state.db = Database(settings.database_url, subgraph.name, settings.database_pool_size)
+        # Background jobs get their own small pool: a burst of requests never starves the
+        # outbox relay or a consumer, and they never take a request's connection.
+        app.state.background_db = Database(
+            settings.database_url, subgraph.name, settings.database_background_pool_size
+        )
         app.state.redis = Redis.from_url(settings.redis_url, decode_responses=True)
         app.state.pubsub = PubSub(settings.redis_url, settings.redis_prefix)
         await app.state.pubsub.connect()
@@ -139,7 +144,7 @@ def create_app(subgraph: Subgraph) -> FastAPI:
             jobs.start(job.__name__, functools.partial(job, app))
         if subgraph.outbox is not None:
             relay = OutboxRelay(
-                app.state.db,
+                app.state.background_db,
                 subgraph.outbox,
                 app.state.redis,
                 stream_name(settings.redis_prefix, subgraph.name),
@@ -155,6 +160,7 @@ def create_app(subgraph: Subgraph) -> FastAPI:
             await app.state.pubsub.disconnect()
             await app.state.redis.aclose()
             await app.state.db.dispose()
+            await app.state.background_db.dispose()
 
     app = FastAPI(title=f"Meetinity {subgraph.name} subgraph", lifespan=lifespan)
     app.add_middleware(RequestContextMiddleware, service=subgraph.name)

@@ -1,7 +1,24 @@
-"""The one way to talk to PostgreSQL: an async engine and a transaction helper.
+"""The one way to talk to PostgreSQL: an async engine, a transaction helper, and
+`call` for hot writes that are one PostgreSQL function each.
 
 Each subgraph owns one PostgreSQL schema named after it; its tables live there
 and nowhere else.
+
+Connections. Each process holds two pools, each opened lazily and kept open (no
+overflow, so no connection is opened and closed per burst): one for requests, sized
+to the requests one process serves at once (`DATABASE_POOL_SIZE`; a request beyond
+that waits for a connection rather than opening one), and a small one for background
+work (`DATABASE_BACKGROUND_POOL_SIZE`: outbox relay, stream consumers, scheduled jobs),
+so a burst of requests never starves the relay and vice versa. What must hold:
+
+    processes * (DATABASE_POOL_SIZE + DATABASE_BACKGROUND_POOL_SIZE) + headroom
+        <= max_connections
+
+where processes = the sum over subgraphs of replicas * uvicorn workers, and headroom covers
+migrations, administration and PostgreSQL's reserved superuser slots (keep 10). The
+defaults (10 + 3) give 4 subgraphs * 13 = 52, so a test suite with a few extra
+replicas fits CI's max_connections=100. Beyond that, put PgBouncer (transaction
+pooling) between the processes and PostgreSQL rather than raising max_connections.
 """
 
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -9,6 +26,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
+import asyncpg
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
@@ -43,15 +61,17 @@ def async_url(url: str) -> str:
 class Database:
     def __init__(self, url: str, service: str, pool_size: int = 10) -> None:
         self.engine = create_async_engine(
-            async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            async_url(url), pool_size=pool_size, max_overflow=0, pool_pre_ping=True
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         requests_counter = db_statements.labels(service, "request")
         background_counter = db_statements.labels(service, "background")
 
-        @event.listens_for(self.engine.sync_engine, "before_cursor_execute")
         def count_statement(*_: Any) -> None:
             (requests_counter if serving_request.get() else background_counter).inc()
+
+        self._count_statement = count_statement
+        event.listen(self.engine.sync_engine, "before_cursor_execute", count_statement)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -64,6 +84,21 @@ class Database:
                 yield session
             for callback in session.info.pop("after_commit", []):
                 await callback()
+
+    async def call(self, function: str, *args: object) -> asyncpg.Record:
+        """`SELECT * FROM function($1, …)` on the driver's own connection: one statement,
+        hence one round trip and its own transaction, without the ORM.
+
+        The hot-write pattern (docs/architecture.md): a change that must hold a row
+        lock is one PostgreSQL function, so the lock is held only inside the database,
+        never across a network round trip or a busy event loop.
+        """
+        placeholders = ", ".join(f"${n}" for n in range(1, len(args) + 1))
+        async with self.engine.connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert driver is not None, "a checked-out connection has its driver connection"
+            self._count_statement()
+            return await driver.fetchrow(f"SELECT * FROM {function}({placeholders})", *args)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

@@ -505,7 +505,7 @@ def consume(
     async def run(app: "FastAPI") -> None:
         settings = app.state.settings
         consumer = StreamConsumer(
-            app.state.db,
+            app.state.background_db,
             processed,
             app.state.redis,
             stream_name(settings.redis_prefix, producer),

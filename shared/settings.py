@@ -15,7 +15,10 @@ class Settings(BaseSettings):
 
     environment: str = "development"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/meetinity"
+    # Connections per process (see shared/db.py for the formula against max_connections):
+    # requests served at once, and background jobs (outbox relay, consumers).
     database_pool_size: int = 10
+    database_background_pool_size: int = 3
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Every Redis key, stream and channel starts with this, so that test runs,
     # developers and environments sharing one Redis never see each other's data.

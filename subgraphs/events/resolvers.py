@@ -1,18 +1,19 @@
-"""Events and registrations: what the events mutations do.
+"""Events: what the events mutations and queries do (registrations: `registrations.py`).
 
 Every change to an event's seats happens while holding that event's row lock
 (SELECT … FOR UPDATE), so registrations, cancellations, approvals and capacity
 changes of one event apply one after the other, and the seat counters on the
 event row always match its registrations. The CHECK constraint on that row is the
-last line of defence: PostgreSQL itself refuses an overbooked event.
+last line of defence: PostgreSQL itself refuses an overbooked event. The hot ones
+(registrations, and the promotion after a capacity change) are PostgreSQL functions;
+see `registrations.py`.
 """
 
-import secrets
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal, Role
@@ -21,35 +22,11 @@ from shared.errors import BadUserInput, Conflict, Forbidden, NotFound
 from shared.pagination import after, cursor_values
 from shared.pubsub import PubSub
 from shared.validation import validate_input
-from subgraphs.events.models import (
-    LIVE_STATUSES,
-    SEAT_HOLDING_STATUSES,
-    EventRow,
-    RegistrationRow,
-    outbox,
-    waitlist_numbers,
-)
+from subgraphs.events.live import announce, registrations_channel, seats_channel, seats_snapshot
+from subgraphs.events.models import LIVE_STATUSES, EventRow, RegistrationRow, outbox
 from subgraphs.events.validation import EventFields, check_consistency
 
 EVENT_FIELDS = tuple(EventFields.model_fields)
-
-
-def seats_channel(event_id: uuid.UUID | str) -> str:
-    return f"event-seats:{event_id}"
-
-
-def registrations_channel(user_id: uuid.UUID | str) -> str:
-    return f"registrations:{user_id}"
-
-
-def seats_snapshot(event: EventRow) -> dict[str, Any]:
-    return {
-        "event_id": str(event.id),
-        "capacity": event.capacity,
-        "seats_taken": event.seats_taken,
-        "waitlist_length": event.waitlist_length,
-        "version": event.seats_version,
-    }
 
 
 def is_manager(event: EventRow, viewer: Principal | None) -> bool:
@@ -63,11 +40,6 @@ def _require_manager(event: EventRow, viewer: Principal) -> None:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _confirm(registration: RegistrationRow) -> None:
-    registration.status = "confirmed"
-    registration.confirmed_at = _now()
 
 
 class EventWriter:
@@ -122,50 +94,6 @@ class EventWriter:
 
         after_commit(self.session, publish)
 
-    async def take_seat_or_queue(self, event: EventRow, registration: RegistrationRow) -> None:
-        """Confirms the registration if a seat is free, else puts it at the end of the waitlist."""
-        if event.capacity is None or event.seats_taken < event.capacity:
-            _confirm(registration)
-            event.seats_taken += 1
-        else:
-            registration.status = "waitlisted"
-            registration.waitlist_number = await self.session.scalar(waitlist_numbers.next_value())
-            event.waitlist_length += 1
-        self.seats_changed(event)
-
-    async def promote_waitlisted(self, event: EventRow) -> list[RegistrationRow]:
-        """Gives free seats to the longest-waiting people, oldest first."""
-        free = (
-            event.waitlist_length if event.capacity is None else event.capacity - event.seats_taken
-        )
-        if free <= 0 or event.waitlist_length == 0:
-            return []
-        promoted = list(
-            await self.session.scalars(
-                select(RegistrationRow)
-                .where(RegistrationRow.event_id == event.id, RegistrationRow.status == "waitlisted")
-                .order_by(RegistrationRow.waitlist_number)
-                .limit(free)
-                .with_for_update()
-            )
-        )
-        for registration in promoted:
-            _confirm(registration)
-            await self.registration_changed(registration, "registration.promoted", "PROMOTED")
-        event.seats_taken += len(promoted)
-        event.waitlist_length -= len(promoted)
-        self.seats_changed(event)
-        return promoted
-
-    async def release(self, event: EventRow, registration: RegistrationRow) -> None:
-        """Frees what a registration held (a seat or a waitlist place) and refills the seat."""
-        if registration.status in SEAT_HOLDING_STATUSES:
-            event.seats_taken -= 1
-            await self.promote_waitlisted(event)
-        elif registration.status == "waitlisted":
-            event.waitlist_length -= 1
-        self.seats_changed(event)
-
 
 # Events -------------------------------------------------------------------------------
 
@@ -214,8 +142,21 @@ async def update_event(
     for name in changed:
         setattr(event, name, new_values[name])
     if "capacity" in changed:
-        await writer.promote_waitlisted(event)
-        writer.seats_changed(event)
+        await writer.session.flush()
+        # More seats may go to people on the waitlist: the same function as a cancellation.
+        filled = (
+            await writer.session.execute(
+                text("SELECT * FROM events.fill_freed_seats(:event_id)"), {"event_id": event.id}
+            )
+        ).one()
+        # The function changed the row (counts, versions): read it back before anything
+        # else uses the event's version.
+        await writer.session.refresh(event)
+
+        async def announce_filled_seats() -> None:
+            await announce(writer.pubsub, filled.changes, event, seats_changed=True)
+
+        after_commit(writer.session, announce_filled_seats)
     if changed and event.status == "published":
         # Title and start ride along so consumers (messaging's notifications) can say
         # which event moved and to when without asking for the event.
@@ -338,159 +279,3 @@ async def list_events(
         query = query.where(after(order, cursor_values(order, after_cursor)))
     rows = list(await session.scalars(query.order_by(*order).limit(first + 1)))
     return rows[:first], len(rows) > first
-
-
-# Registrations ------------------------------------------------------------------------
-
-
-async def _live_registration(
-    session: AsyncSession, event_id: uuid.UUID, user_id: uuid.UUID
-) -> RegistrationRow | None:
-    return await session.scalar(
-        select(RegistrationRow).where(
-            RegistrationRow.event_id == event_id,
-            RegistrationRow.user_id == user_id,
-            RegistrationRow.status.in_(LIVE_STATUSES),
-        )
-    )
-
-
-def _check_open_for_registration(event: EventRow, viewer: Principal) -> None:
-    now = _now()
-    if event.status == "draft":
-        if not is_manager(event, viewer):
-            raise NotFound("No such event")
-        raise Conflict("This event is not published yet", reason="EVENT_NOT_PUBLISHED")
-    if event.status == "cancelled":
-        raise Conflict("This event was cancelled", reason="EVENT_CANCELLED")
-    if event.starts_at <= now:
-        raise Conflict("This event has already started", reason="EVENT_STARTED")
-    if event.registration_opens_at and now < event.registration_opens_at:
-        raise Conflict(
-            f"Registrations open at {event.registration_opens_at.isoformat()}",
-            reason="REGISTRATION_NOT_OPEN",
-        )
-    if event.registration_closes_at and now >= event.registration_closes_at:
-        raise Conflict("Registrations are closed", reason="REGISTRATION_CLOSED")
-
-
-async def register(writer: EventWriter, viewer: Principal, event_id: uuid.UUID) -> RegistrationRow:
-    event = await writer.lock(event_id)
-    existing = await _live_registration(writer.session, event.id, viewer.user_id)
-    if existing is not None:
-        return existing  # registering twice changes nothing
-    _check_open_for_registration(event, viewer)
-    registration = RegistrationRow(
-        event_id=event.id, user_id=viewer.user_id, ticket_code=secrets.token_urlsafe(16)
-    )
-    if event.requires_approval:
-        registration.status = "pending_approval"
-    else:
-        await writer.take_seat_or_queue(event, registration)
-    writer.session.add(registration)
-    await writer.session.flush()
-    event_type = {
-        "pending_approval": "registration.requested",
-        "confirmed": "registration.confirmed",
-        "waitlisted": "registration.waitlisted",
-    }[registration.status]
-    await writer.registration_changed(registration, event_type, registration.status.upper())
-    return registration
-
-
-async def cancel_registration(
-    writer: EventWriter, viewer: Principal, event_id: uuid.UUID
-) -> RegistrationRow:
-    event = await writer.lock(event_id)
-    registration = await _live_registration(writer.session, event.id, viewer.user_id)
-    if registration is None:
-        raise NotFound("You have no registration for this event")
-    if registration.status == "checked_in":
-        raise Conflict("You have already checked in", reason="ALREADY_CHECKED_IN")
-    await writer.release(event, registration)
-    registration.status = "cancelled"
-    registration.cancelled_at = _now()
-    await writer.registration_changed(registration, "registration.cancelled", "CANCELLED")
-    return registration
-
-
-async def _locked_registration(
-    writer: EventWriter, viewer: Principal, registration_id: uuid.UUID
-) -> tuple[EventRow, RegistrationRow]:
-    """The registration and its event, locked, for the event's organizer or an admin."""
-    event_id = await writer.session.scalar(
-        select(RegistrationRow.event_id).where(RegistrationRow.id == registration_id)
-    )
-    if event_id is None:
-        raise NotFound("No such registration")
-    event = await writer.lock(event_id)
-    _require_manager(event, viewer)
-    registration = await writer.session.get_one(
-        RegistrationRow, registration_id, with_for_update=True, populate_existing=True
-    )
-    return event, registration
-
-
-async def approve(
-    writer: EventWriter, viewer: Principal, registration_id: uuid.UUID
-) -> RegistrationRow:
-    event, registration = await _locked_registration(writer, viewer, registration_id)
-    if registration.status != "pending_approval":
-        raise Conflict(
-            f"Only pending registrations can be approved (this one is {registration.status})",
-            reason="NOT_PENDING",
-        )
-    await writer.take_seat_or_queue(event, registration)
-    event_type = f"registration.{registration.status}"
-    await writer.registration_changed(registration, event_type, "APPROVED")
-    return registration
-
-
-async def reject(
-    writer: EventWriter, viewer: Principal, registration_id: uuid.UUID
-) -> RegistrationRow:
-    event, registration = await _locked_registration(writer, viewer, registration_id)
-    if registration.status not in ("pending_approval", "waitlisted"):
-        raise Conflict(
-            f"Only pending or waitlisted registrations can be rejected "
-            f"(this one is {registration.status})",
-            reason="NOT_REJECTABLE",
-        )
-    await writer.release(event, registration)
-    registration.status = "rejected"
-    await writer.registration_changed(registration, "registration.rejected", "REJECTED")
-    return registration
-
-
-async def check_in(
-    writer: EventWriter,
-    viewer: Principal,
-    registration_id: uuid.UUID | None,
-    ticket_code: str | None,
-) -> RegistrationRow:
-    if (registration_id is None) == (ticket_code is None):
-        raise BadUserInput("Give either registrationId or ticketCode", field="registrationId")
-    if registration_id is None:
-        registration_id = await writer.session.scalar(
-            select(RegistrationRow.id).where(RegistrationRow.ticket_code == ticket_code)
-        )
-        if registration_id is None:
-            raise NotFound("No ticket has this code")
-    event, registration = await _locked_registration(writer, viewer, registration_id)
-    if event.status != "published":
-        raise Conflict("Check-in is only for published events", reason="EVENT_NOT_PUBLISHED")
-    if registration.status == "checked_in":
-        assert registration.checked_in_at is not None
-        raise Conflict(
-            f"Already checked in at {registration.checked_in_at.isoformat()}",
-            reason="ALREADY_CHECKED_IN",
-        )
-    if registration.status != "confirmed":
-        raise Conflict(
-            f"Only confirmed registrations can check in (this one is {registration.status})",
-            reason="NOT_CONFIRMED",
-        )
-    registration.status = "checked_in"
-    registration.checked_in_at = _now()
-    await writer.registration_changed(registration, "registration.checked_in", "CHECKED_IN")
-    return registration

@@ -8,10 +8,11 @@ from shared.errors import NotFound
 from shared.pagination import Connection
 from shared.schema import federated_schema
 from shared.validation import check_page_size, parse_id
-from subgraphs.events import resolvers
+from subgraphs.events import registrations, resolvers
 from subgraphs.events.context import Info
+from subgraphs.events.live import registrations_channel, seats_channel
 from subgraphs.events.models import RegistrationRow
-from subgraphs.events.resolvers import EventWriter, registrations_channel, seats_channel
+from subgraphs.events.resolvers import EventWriter
 from subgraphs.events.types import (
     Event,
     EventFilter,
@@ -106,28 +107,40 @@ class Mutation:
     )
     async def register_for_event(self, info: Info, event_id: strawberry.ID) -> Registration:
         viewer = await info.context.require_principal()
-        event = parse_id(event_id, "eventId")
-        return await _registration(info, lambda w: resolvers.register(w, viewer, event))
+        row = await registrations.register_for_event(
+            info.context, viewer=viewer, event_id=parse_id(event_id, "eventId")
+        )
+        return Registration.from_row(row)
 
     @strawberry.mutation(description="Frees my seat (given to the next on the waitlist)")
     async def cancel_registration(self, info: Info, event_id: strawberry.ID) -> Registration:
         viewer = await info.context.require_principal()
-        event = parse_id(event_id, "eventId")
-        return await _registration(info, lambda w: resolvers.cancel_registration(w, viewer, event))
+        row = await registrations.cancel_registration(
+            info.context, viewer=viewer, event_id=parse_id(event_id, "eventId")
+        )
+        return Registration.from_row(row)
 
     @strawberry.mutation(description="Organizers: accept a pending request (seat or waitlist)")
     async def approve_registration(
         self, info: Info, registration_id: strawberry.ID
     ) -> Registration:
         viewer = await info.context.require_principal()
-        registration = parse_id(registration_id, "registrationId")
-        return await _registration(info, lambda w: resolvers.approve(w, viewer, registration))
+        row = await registrations.approve_registration(
+            info.context,
+            viewer=viewer,
+            registration_id=parse_id(registration_id, "registrationId"),
+        )
+        return Registration.from_row(row)
 
     @strawberry.mutation(description="Organizers: turn down a pending or waitlisted request")
     async def reject_registration(self, info: Info, registration_id: strawberry.ID) -> Registration:
         viewer = await info.context.require_principal()
-        registration = parse_id(registration_id, "registrationId")
-        return await _registration(info, lambda w: resolvers.reject(w, viewer, registration))
+        row = await registrations.reject_registration(
+            info.context,
+            viewer=viewer,
+            registration_id=parse_id(registration_id, "registrationId"),
+        )
+        return Registration.from_row(row)
 
     @strawberry.mutation(description="Organizers: admit someone, by registration id or ticket code")
     async def check_in(
@@ -137,18 +150,15 @@ class Mutation:
         ticket_code: str | None = None,
     ) -> Registration:
         viewer = await info.context.require_principal()
-        registration = (
-            None if registration_id is None else parse_id(registration_id, "registrationId")
+        row = await registrations.check_in(
+            info.context,
+            viewer=viewer,
+            registration_id=(
+                None if registration_id is None else parse_id(registration_id, "registrationId")
+            ),
+            ticket_code=ticket_code,
         )
-        return await _registration(
-            info, lambda w: resolvers.check_in(w, viewer, registration, ticket_code)
-        )
-
-
-async def _registration(
-    info: Info, change: Callable[[EventWriter], Awaitable[RegistrationRow]]
-) -> Registration:
-    return Registration.from_row(await _write(info, change))
+        return Registration.from_row(row)
 
 
 @strawberry.type
