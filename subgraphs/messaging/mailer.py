@@ -213,4 +213,4 @@ class Mailer:
 
 
 async def send_notification_email(app: FastAPI) -> None:
-    await Mailer(app.state.db, app.state.settings).run()
+    await Mailer(app.state.background_db, app.state.settings).run()
