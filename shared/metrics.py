@@ -55,3 +55,9 @@ domain_events_trimmed = Counter(
     "Entries a consumer got back after the stream had trimmed them (acknowledged, skipped)",
     ["service", "consumer"],
 )
+live_updates_dropped = Counter(
+    "meetinity_live_updates_dropped_total",
+    "Live updates a subscriber did not get: droppable ones shed from a full queue, and "
+    "subscribers closed for falling too far behind",
+    ["reason"],
+)

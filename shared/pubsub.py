@@ -4,33 +4,200 @@ Whichever replica commits a change publishes it; every replica holding a
 subscriber for that channel receives it, so subscriptions scale out freely.
 Publishing is best effort: a live update lost while Redis is down is never
 allowed to fail the write that caused it (domain events go through the outbox).
+
+`broadcaster` 0.3.1 carries the messages; this module fixes what it gets wrong:
+
+- Its `subscribe` checks, awaits, then assigns: two first subscribers of a channel
+  both SUBSCRIBE and the first one's queue is lost. Here a subscriber is registered
+  before anything is awaited, and SUBSCRIBE / UNSUBSCRIBE of one channel take turns.
+- Its queues are unbounded: one slow WebSocket grows memory without limit. Here each
+  subscriber holds at most `queue_size` updates; when full, droppable updates (typing)
+  go first, then a subscriber that still cannot keep up is closed (`SubscriberTooSlow`:
+  the client subscribes again and gets a fresh snapshot), both counted.
+- Updates published while the connection to Redis is down are lost. Here, once the
+  listener is connected again, every subscription receives a `Resync` (with the time
+  since which updates may be missing) and resends a snapshot.
+- Its listener dies with the first exception; here it survives any single message.
 """
 
 import asyncio
 import json
 import logging
+import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from broadcaster import Broadcast, Event
 from broadcaster._backends.redis import RedisBackend
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.backoff import Backoff
 from shared.logs import describe
+from shared.metrics import live_updates_dropped
 
 log = logging.getLogger(__name__)
 
+# The listener's own note to every subscriber that it was disconnected; not a channel.
+_RESYNC_CHANNEL = "\x00resync"
+_DROPPABLE = "_droppable"
+RESYNC_LOOKBACK_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Resync:
+    """The connection to Redis was lost: updates published since `since` may be missing,
+    so the subscription should resend a snapshot of its state."""
+
+    since: datetime
+
+
+class SubscriberTooSlow(Exception):
+    """The subscriber fell `queue_size` updates behind and was closed."""
+
+
+LiveUpdate = dict[str, Any] | Resync
+
+
+class _Backlog:
+    """One subscriber's pending updates: bounded, droppable ones shed first."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: deque[tuple[LiveUpdate, bool]] = deque()
+        self._arrived = asyncio.Event()
+        self.too_slow = False
+
+    def offer(self, item: LiveUpdate, droppable: bool) -> None:
+        """Never blocks: the listener serves every subscriber of the process."""
+        if self.too_slow:
+            return
+        if len(self._items) >= self._size:
+            if droppable:
+                live_updates_dropped.labels("droppable").inc()
+                return
+            oldest_droppable = next((i for i, (_, d) in enumerate(self._items) if d), None)
+            if oldest_droppable is None:
+                self.too_slow = True
+                self._items.clear()
+                live_updates_dropped.labels("subscriber_too_slow").inc()
+                self._arrived.set()
+                return
+            del self._items[oldest_droppable]
+            live_updates_dropped.labels("droppable").inc()
+        self._items.append((item, droppable))
+        self._arrived.set()
+
+    async def get(self) -> LiveUpdate:
+        while not self._items:
+            if self.too_slow:
+                raise SubscriberTooSlow("live updates arrived faster than they were read")
+            self._arrived.clear()
+            await self._arrived.wait()
+        item, _ = self._items.popleft()
+        return item
+
+
+class SafeBroadcast(Broadcast):
+    """broadcaster's `Broadcast` with race-free subscriptions, bounded subscriber queues
+    and a listener that survives any message (see the module docstring)."""
+
+    def __init__(self, backend: "ResilientRedisBackend", queue_size: int) -> None:
+        super().__init__(backend=backend)
+        self._queue_size = queue_size
+        self._backlogs: dict[str, set[_Backlog]] = {}
+        self._subscribed: set[str] = set()
+        # SUBSCRIBE and UNSUBSCRIBE of one channel take turns; the count says who still
+        # needs the channel's lock, so it is dropped with its last user.
+        self._channel_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    def _take_lock(self, channel: str) -> asyncio.Lock:
+        lock, users = self._channel_locks.get(channel) or (asyncio.Lock(), 0)
+        self._channel_locks[channel] = (lock, users + 1)
+        return lock
+
+    def _release_lock(self, channel: str) -> None:
+        lock, users = self._channel_locks[channel]
+        if users == 1:
+            del self._channel_locks[channel]
+        else:
+            self._channel_locks[channel] = (lock, users - 1)
+
+    async def _listener(self) -> None:
+        while True:
+            event = await self._backend.next_published()
+            try:
+                self._dispatch(event)
+            except Exception as exc:
+                log.exception(
+                    "live update not delivered", extra={"fields": {"error": describe(exc)}}
+                )
+
+    def _dispatch(self, event: Event) -> None:
+        if event.channel == _RESYNC_CHANNEL:
+            since = Resync(datetime.fromisoformat(event.message))
+            for backlogs in self._backlogs.values():
+                for backlog in backlogs:
+                    backlog.offer(since, droppable=False)
+            return
+        subscribers = self._backlogs.get(event.channel)
+        if not subscribers:
+            return
+        message = json.loads(event.message)  # once, whatever the number of subscribers
+        droppable = bool(message.pop(_DROPPABLE, False))
+        for backlog in list(subscribers):
+            backlog.offer(message, droppable)
+
+    @asynccontextmanager
+    async def subscribe_backlog(self, channel: str) -> AsyncIterator[_Backlog]:
+        backlog = _Backlog(self._queue_size)
+        # Registered before any await: a concurrent first subscriber cannot lose it.
+        self._backlogs.setdefault(channel, set()).add(backlog)
+        lock = self._take_lock(channel)
+        try:
+            async with lock:
+                if channel not in self._subscribed:
+                    await self._backend.subscribe(channel)
+                    self._subscribed.add(channel)
+            yield backlog
+        finally:
+            backlogs = self._backlogs.get(channel, set())
+            backlogs.discard(backlog)
+            if not backlogs:
+                self._backlogs.pop(channel, None)
+            try:
+                async with lock:
+                    if channel in self._subscribed and channel not in self._backlogs:
+                        self._subscribed.discard(channel)
+                        await self._backend.unsubscribe(channel)
+            except (RedisError, OSError) as exc:
+                # The next reconnection subscribes only what is still wanted.
+                log.warning("unsubscribe failed", extra={"fields": {"error": describe(exc)}})
+            finally:
+                self._release_lock(channel)
+
 
 class ResilientRedisBackend(RedisBackend):
-    """broadcaster's Redis backend, fixed in two ways.
+    """broadcaster's Redis backend, fixed in three ways.
 
     Upstream marks itself ready *before* sending SUBSCRIBE, so its listener can find
-    no channel yet, stop, and never listen again; here it is ready only after. And
-    upstream's listener dies with its connection; here it waits and listens again
-    (redis-py reconnects and subscribes the channels again).
+    no channel yet, stop, and never listen again; here it is ready only after. Its
+    listener dies with its connection; here it waits and listens again (redis-py
+    reconnects and subscribes the channels again) and then tells every subscriber to
+    resync. It reads with a timeout, so redis-py's health checks notice a Redis that
+    stopped answering.
     """
+
+    def __init__(self, redis: Redis) -> None:
+        self._conn = redis
+        self._pubsub = redis.pubsub()
+        self._ready = asyncio.Event()
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._listener: asyncio.Task[None] | None = None
 
     async def subscribe(self, channel: str) -> None:
         await self._pubsub.subscribe(channel)
@@ -38,33 +205,52 @@ class ResilientRedisBackend(RedisBackend):
 
     async def _pubsub_listener(self) -> None:
         backoff = Backoff()
+        # Updates published after the last time Redis was heard from may be lost.
+        last_heard = time.time()
+        disconnected = False
         while True:
             await self._ready.wait()
             try:
-                async for message in self._pubsub.listen():
+                while self._pubsub.subscribed:
+                    message = await self._pubsub.get_message(timeout=1.0)
+                    if disconnected:
+                        disconnected = False
+                        # A transaction committing now may have stamped its rows when it
+                        # began: look that much further back.
+                        since = datetime.fromtimestamp(
+                            last_heard - RESYNC_LOOKBACK_SECONDS, UTC
+                        ).isoformat()
+                        await self._queue.put(Event(_RESYNC_CHANNEL, since))
+                    last_heard = time.time()
                     backoff.reset()
-                    if message["type"] == "message":
-                        await self._queue.put(
-                            Event(
-                                channel=message["channel"].decode(),
-                                message=message["data"].decode(),
-                            )
-                        )
+                    if message is not None and message["type"] == "message":
+                        self._forward(message)
             except (RedisError, OSError) as exc:
                 log.warning(
                     "live updates connection lost", extra={"fields": {"error": describe(exc)}}
                 )
+                disconnected = True
                 await backoff.sleep()
                 continue
             if not self._pubsub.subscribed:
                 self._ready.clear()
 
+    def _forward(self, message: dict[str, Any]) -> None:
+        try:
+            event = Event(channel=message["channel"].decode(), message=message["data"].decode())
+        except (UnicodeDecodeError, AttributeError, KeyError) as exc:
+            log.warning("unreadable live update", extra={"fields": {"error": describe(exc)}})
+            return
+        self._queue.put_nowait(event)
+
 
 class PubSub:
     publish_timeout_seconds = 1.0
 
-    def __init__(self, redis_url: str, prefix: str) -> None:
-        self._broadcast = Broadcast(backend=ResilientRedisBackend(redis_url))
+    def __init__(self, redis_url: str, prefix: str, *, queue_size: int = 100) -> None:
+        """`queue_size`: updates a subscriber may fall behind before it is closed."""
+        redis = Redis.from_url(redis_url)  # bytes: broadcaster decodes them itself
+        self._broadcast = SafeBroadcast(ResilientRedisBackend(redis), queue_size)
         self._prefix = prefix
 
     def _channel(self, channel: str) -> str:
@@ -76,7 +262,12 @@ class PubSub:
     async def disconnect(self) -> None:
         await self._broadcast.disconnect()
 
-    async def publish(self, channel: str, message: dict[str, Any]) -> None:
+    async def publish(
+        self, channel: str, message: dict[str, Any], *, droppable: bool = False
+    ) -> None:
+        """`droppable`: an update a slow subscriber can miss (typing), shed first."""
+        if droppable:
+            message = {**message, _DROPPABLE: True}
         try:
             # A Redis that drops packets must not hold up the write that was just committed.
             async with asyncio.timeout(self.publish_timeout_seconds):
@@ -90,13 +281,15 @@ class PubSub:
             )
 
     @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-        """Subscribed on entering, so state read inside the block misses no later change."""
-        async with self._broadcast.subscribe(self._channel(channel)) as subscriber:
+    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[LiveUpdate]]:
+        """Subscribed on entering, so state read inside the block misses no later change.
 
-            async def messages() -> AsyncIterator[dict[str, Any]]:
-                async for event in subscriber:  # type: ignore[union-attr]
-                    if event is not None:
-                        yield json.loads(event.message)
+        Yields the channel's messages, and a `Resync` after the connection to Redis was
+        lost; raises `SubscriberTooSlow` if the reader fell too far behind."""
+        async with self._broadcast.subscribe_backlog(self._channel(channel)) as backlog:
 
-            yield messages()
+            async def updates() -> AsyncIterator[LiveUpdate]:
+                while True:
+                    yield await backlog.get()
+
+            yield updates()

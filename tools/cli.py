@@ -2,6 +2,7 @@
 
 import asyncio
 import sys
+import uuid
 from typing import Annotated
 
 import typer
@@ -88,11 +89,14 @@ def replay_dead_letters(
 
 
 @cli.command("republish-visibility")
-def republish_visibility() -> None:
-    """Backfill: send every user's profile visibility again (consumers skip what they hold)."""
+def republish_visibility(
+    user_ids: Annotated[list[str] | None, typer.Argument(help="Users (default: all)")] = None,
+) -> None:
+    """Backfill: send users' profile visibility again (consumers skip what they hold)."""
     from tools.events import republish_visibility
 
-    typer.echo(f"{asyncio.run(republish_visibility())} events recorded")
+    ids = [uuid.UUID(user_id) for user_id in user_ids or []]
+    typer.echo(f"{asyncio.run(republish_visibility(ids))} events recorded")
 
 
 @cli.command()

@@ -1,9 +1,10 @@
 """Operator commands for the event bus: dead letters and republishing profile visibility."""
 
+import uuid
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import func, literal, select
+from sqlalchemy import func, literal, select, true
 
 from shared.db import Database
 from shared.eventbus import dead_letters, replay_dead_letter, stream_name
@@ -48,11 +49,12 @@ async def replay_dead_letters(producer: str, letter_ids: list[str]) -> list[str]
         await redis.aclose()
 
 
-async def republish_visibility() -> int:
+async def republish_visibility(user_ids: list[uuid.UUID]) -> int:
     """Records, for every user, a `user.profile_updated` event carrying their visibility at
     their current version: the backfill for consumers that hide whoever they do not know
     (the events subgraph's attendee lists). Version-guarded consumers ignore what they
-    already hold. The users subgraph's relay sends the events."""
+    already hold. The users subgraph's relay sends the events. `user_ids`: only these
+    users (default: everyone)."""
     from subgraphs.users.models import UserRow, outbox
 
     db = Database(get_settings().database_url, "tools")
@@ -73,7 +75,7 @@ async def republish_visibility() -> int:
                         UserRow.version,
                         payload,
                         func.now(),
-                    ),
+                    ).where(UserRow.id.in_(user_ids) if user_ids else true()),
                 )
             )
             return int(result.rowcount)  # type: ignore[attr-defined]

@@ -279,3 +279,16 @@ async def list_events(
         query = query.where(after(order, cursor_values(order, after_cursor)))
     rows = list(await session.scalars(query.order_by(*order).limit(first + 1)))
     return rows[:first], len(rows) > first
+
+
+async def registrations_changed_since(
+    session: AsyncSession, user_id: uuid.UUID, since: datetime
+) -> list[RegistrationRow]:
+    """A person's registrations changed at or after `since`, oldest change first."""
+    return list(
+        await session.scalars(
+            select(RegistrationRow)
+            .where(RegistrationRow.user_id == user_id, RegistrationRow.updated_at >= since)
+            .order_by(RegistrationRow.updated_at, RegistrationRow.id)
+        )
+    )

@@ -6,6 +6,7 @@ import strawberry
 
 from shared.errors import NotFound
 from shared.pagination import Connection
+from shared.pubsub import Resync
 from shared.schema import federated_schema
 from shared.validation import check_page_size, parse_id
 from subgraphs.events import registrations, resolvers
@@ -177,6 +178,16 @@ class Subscription:
             latest = row.seats_version
             yield SeatCounts.of(row.id, row.capacity, row.seats_taken, row.waitlist_length)
             async for update in updates:
+                if isinstance(update, Resync):
+                    # Changes may have been lost while Redis was unreachable: read them.
+                    async with info.context.db.transaction() as session:
+                        row = await resolvers.get_event(session, viewer, event_uuid)
+                    if row.seats_version > latest:
+                        latest = row.seats_version
+                        yield SeatCounts.of(
+                            row.id, row.capacity, row.seats_taken, row.waitlist_length
+                        )
+                    continue
                 # Replicas publish after their own commits; an older snapshot arriving late
                 # must not undo a newer one.
                 if update["version"] <= latest:
@@ -195,14 +206,30 @@ class Subscription:
         viewer = await info.context.require_principal()
         async with info.context.pubsub.subscribe(registrations_channel(viewer.user_id)) as updates:
             async for update in updates:
+                if isinstance(update, Resync):
+                    # Changes may have been lost while Redis was unreachable: each
+                    # registration changed since then is sent as its current status.
+                    async with info.context.db.transaction() as session:
+                        rows = await resolvers.registrations_changed_since(
+                            session, viewer.user_id, update.since
+                        )
+                    info.context.reset_loaders()
+                    for row in rows:
+                        yield RegistrationChange(
+                            change=RegistrationChangeKind(row.status.upper()),
+                            registration=Registration.from_row(row),
+                        )
+                    continue
                 async with info.context.db.transaction() as session:
-                    row = await session.get(RegistrationRow, parse_id(update["registration_id"]))
-                if row is None:
+                    changed = await session.get(
+                        RegistrationRow, parse_id(update["registration_id"])
+                    )
+                if changed is None:
                     raise NotFound("Registration vanished")
                 info.context.reset_loaders()
                 yield RegistrationChange(
                     change=RegistrationChangeKind(update["change"]),
-                    registration=Registration.from_row(row),
+                    registration=Registration.from_row(changed),
                 )
 
 

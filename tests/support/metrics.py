@@ -19,3 +19,16 @@ async def sql_statements(base_url: str, service: str) -> float:
                 ):
                     return sample.value
     return 0.0
+
+
+def counter_value(name: str, *label_values: str) -> float:
+    """A counter of this process's own registry (tests of shared code run in-process)."""
+    from prometheus_client import REGISTRY
+
+    family = name.removesuffix("_total")
+    for metric in REGISTRY.collect():
+        if metric.name == family:
+            for sample in metric.samples:
+                if sample.name == name and tuple(sample.labels.values()) == label_values:
+                    return sample.value
+    return 0.0

@@ -1,11 +1,17 @@
 """Live updates through the router over WebSocket, fanned out across events replicas by Redis."""
 
 import dataclasses
+from pathlib import Path
 
+from redis.asyncio import Redis
+
+from subgraphs.events.live import registrations_channel
+from subgraphs.events.tests.test_outbox import events_subgraph, private_database, private_redis
 from tests.support.environment import StackEnvironment
 from tests.support.events import CANCEL_REGISTRATION, REGISTER, published_event
 from tests.support.graphql import GraphQLClient, subscribe
 from tests.support.users import sign_up, with_role
+from tests.support.waiting import eventually
 from tools.stack import Stack, free_port
 
 SEATS_CHANGED = """
@@ -20,6 +26,11 @@ subscription Mine {
     registration { status waitlistPosition event { id title organizer { name } } }
   }
 }
+"""
+
+# What the events subgraph alone can answer.
+MY_CHANGES_ON_EVENTS = """
+subscription { myRegistrationChanged { change registration { status event { id } } } }
 """
 
 
@@ -84,3 +95,38 @@ async def test_my_registration_changes_need_a_token(environment: StackEnvironmen
     async with subscribe(environment.router_ws_url, MY_REGISTRATION_CHANGED) as anonymous:
         message = await anonymous.error()
     assert message[0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_change_published_while_redis_was_down_reaches_the_subscriber_once_it_is_back(
+    api: GraphQLClient, environment: StackEnvironment, tmp_path: Path
+) -> None:
+    organizer = await with_role(api, environment.config.database_url, "organizer")
+    person = await sign_up(api)
+    async with (
+        private_redis(tmp_path) as redis,
+        private_database() as database,
+        events_subgraph(environment, database, redis.url, tmp_path / "logs") as events,
+    ):
+        event_id = await published_event(events.client, organizer, title="Outage party")
+        ws_url = events.client.url.replace("http://", "ws://")
+        channel = f"{environment.config.redis_prefix}:live:{registrations_channel(person.id)}"
+        watcher = Redis.from_url(redis.url)
+
+        async def subscribed() -> bool:
+            [(_, count)] = await watcher.pubsub_numsub(channel)
+            return bool(count)
+
+        try:
+            # Straight to the events process: its Redis is the one this test stops.
+            async with subscribe(ws_url, MY_CHANGES_ON_EVENTS, token=person.token) as mine:
+                await eventually(subscribed, "the subscription to reach Redis")
+                await redis.stop()
+                # Committed; its live update is lost with Redis.
+                await events.client.data(REGISTER, {"id": event_id}, person.token)
+                await redis.start()
+                change = (await mine.next(within=20))["data"]["myRegistrationChanged"]
+        finally:
+            await watcher.aclose()
+    assert change["change"] == "CONFIRMED"
+    assert change["registration"]["status"] == "CONFIRMED"
+    assert change["registration"]["event"]["id"] == event_id

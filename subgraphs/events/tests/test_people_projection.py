@@ -116,8 +116,8 @@ async def test_someone_the_events_subgraph_has_not_heard_of_is_hidden_from_fello
     assert await _attendee_ids(api, event_id, organizer) == {unknown.id, fellow.id}
 
     # The backfill sends everyone's visibility again; the copy is rebuilt.
-    output = await run_tool(environment, "republish-visibility")
-    assert output.endswith("events recorded")
+    output = await run_tool(environment, "republish-visibility", unknown.id)
+    assert output == "1 events recorded"
     await _known_to_events(api, event_id, unknown, fellow)
     assert await person_copy(environment.config.database_url, unknown.id) == ("members", 1)
 
