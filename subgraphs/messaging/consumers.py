@@ -3,7 +3,7 @@ notifications it turns that into.
 
 Each stream is read by the shared `StreamConsumer` (consumer group, at least once,
 idempotent by event id in the same transaction as the effect, resumes after a crash).
-- users: who people are and their email address (`people`);
+- users: who people are and their email address (`notification_recipients`);
 - events: each registration's status (`event_registrations`), event titles
   (`known_events`), and the notifications for registration outcomes and for events
   moved or cancelled;
@@ -27,7 +27,7 @@ from subgraphs.messaging.models import processed_events
 from subgraphs.messaging.notification_models import (
     EventRegistrationRow,
     KnownEventRow,
-    PersonRow,
+    RecipientRow,
 )
 from subgraphs.messaging.notifications import NewNotification, NotificationKind, notify
 
@@ -51,25 +51,25 @@ TIME_AND_PLACE = {
 # users stream --------------------------------------------------------------------------
 
 
-async def remember_people(session: AsyncSession, event: DomainEvent) -> None:
+async def remember_recipients(session: AsyncSession, event: DomainEvent) -> None:
     if event.type == "user.registered":
         name, email = event.payload["name"], event.payload.get("email")
     elif event.type == "user.profile_updated" and "name" in event.payload.get("changed", {}):
         name, email = event.payload["changed"]["name"], None
     else:
         return
-    upsert = insert(PersonRow).values(
+    upsert = insert(RecipientRow).values(
         user_id=uuid.UUID(event.aggregate_id), name=name, email=email, version=event.version
     )
-    newer = PersonRow.version < upsert.excluded.version
+    newer = RecipientRow.version < upsert.excluded.version
     await session.execute(
         upsert.on_conflict_do_update(
-            index_elements=[PersonRow.user_id],
+            index_elements=[RecipientRow.user_id],
             set_={
-                "name": case((newer, upsert.excluded.name), else_=PersonRow.name),
+                "name": case((newer, upsert.excluded.name), else_=RecipientRow.name),
                 # Only the sign-up carries the address: keep it whatever order events come in.
-                "email": func.coalesce(upsert.excluded.email, PersonRow.email),
-                "version": func.greatest(PersonRow.version, upsert.excluded.version),
+                "email": func.coalesce(upsert.excluded.email, RecipientRow.email),
+                "version": func.greatest(RecipientRow.version, upsert.excluded.version),
                 "updated_at": func.now(),
             },
         )
@@ -250,8 +250,8 @@ async def announce_match(pubsub: PubSub, session: AsyncSession, event: DomainEve
     names = dict(
         (
             await session.execute(
-                select(PersonRow.user_id, PersonRow.name).where(
-                    PersonRow.user_id.in_([first, second])
+                select(RecipientRow.user_id, RecipientRow.name).where(
+                    RecipientRow.user_id.in_([first, second])
                 )
             )
         ).all()
@@ -298,6 +298,6 @@ def _consume(producer: str, handler: LiveHandler) -> BackgroundJob:
     return run
 
 
-follow_users_stream = consume("users", remember_people, processed=processed_events, group=GROUP)
+follow_users_stream = consume("users", remember_recipients, processed=processed_events, group=GROUP)
 follow_events_stream = _consume("events", follow_events)
 follow_matching_stream = _consume("matching", announce_match)

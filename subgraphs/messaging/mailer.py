@@ -34,7 +34,7 @@ from shared.db import Database
 from shared.jobs import heartbeat
 from shared.logs import describe
 from shared.settings import Settings
-from subgraphs.messaging.notification_models import NotificationRow, OutgoingMailRow, PersonRow
+from subgraphs.messaging.notification_models import NotificationRow, OutgoingMailRow, RecipientRow
 from subgraphs.messaging.notifications import mail_wakeup
 
 log = logging.getLogger(__name__)
@@ -157,13 +157,13 @@ class Mailer:
             select(
                 OutgoingMailRow.notification_id,
                 OutgoingMailRow.attempts,
-                PersonRow.email,
-                PersonRow.name,
+                RecipientRow.email,
+                RecipientRow.name,
                 NotificationRow.title,
                 NotificationRow.body,
             )
             .join(NotificationRow, NotificationRow.id == OutgoingMailRow.notification_id)
-            .outerjoin(PersonRow, PersonRow.user_id == OutgoingMailRow.user_id)
+            .outerjoin(RecipientRow, RecipientRow.user_id == OutgoingMailRow.user_id)
             .where(
                 OutgoingMailRow.sent_at.is_(None),
                 OutgoingMailRow.next_attempt_at <= func.now(),

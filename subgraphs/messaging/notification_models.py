@@ -1,6 +1,6 @@
 """Tables of the notification feed, its email, and the projections that feed it.
 
-The projections (`people`, `event_registrations`, `known_events`) are this
+The projections (`notification_recipients`, `event_registrations`, `known_events`) are this
 subgraph's own copies of what the users and events subgraphs publish: who a
 person is and how to email them, who is registered for which event, and what
 an event is called. Consumers keep them; nothing else writes them. Each row keeps
@@ -107,10 +107,10 @@ class OutgoingMailRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
-class PersonRow(Base):
+class RecipientRow(Base):
     """Who someone is, from the users stream: enough to greet and email them."""
 
-    __tablename__ = "people"
+    __tablename__ = "notification_recipients"
 
     user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))

@@ -10,6 +10,7 @@ from strawberry.federation.schema_directives import ListSize
 from shared.errors import BadUserInput
 from shared.federation import EventRef
 from shared.pagination import Connection, cursor_values, encode_cursor
+from shared.pubsub import Resync
 from shared.validation import check_page_size, parse_id
 from subgraphs.messaging import notifications as feed
 from subgraphs.messaging.context import Info
@@ -167,10 +168,21 @@ class NotificationMutation:
 
 @strawberry.type
 class NotificationSubscription:
-    @strawberry.subscription(description="Each notification I get (or that comes back to the top)")
+    @strawberry.subscription(
+        description="Each notification I get (or that comes back to the top); after a "
+        "break in live delivery, those since then again"
+    )
     async def notification_received(self, info: Info) -> AsyncGenerator[Notification, None]:
         viewer = await info.context.require_principal()
         channel = feed.notifications_channel(viewer.user_id)
         async with info.context.pubsub.subscribe(channel) as messages:
             async for message in messages:
+                if isinstance(message, Resync):
+                    # Redis was unreachable: what was notified meanwhile is sent again
+                    # from the database (the client keeps notifications by id).
+                    async with info.context.db.transaction() as session:
+                        rows = await feed.notified_since(session, viewer.user_id, message.since)
+                    for row in rows:
+                        yield Notification.from_row(row)
+                    continue
                 yield Notification.from_row(feed.from_message(message))

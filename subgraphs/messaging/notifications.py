@@ -271,6 +271,19 @@ async def page_of_notifications(
     return rows[:first], len(rows) > first
 
 
+async def notified_since(
+    session: AsyncSession, user_id: uuid.UUID, since: datetime, limit: int = 100
+) -> list[NotificationRow]:
+    """The person's notifications created (or refreshed) since `since`, oldest first."""
+    rows = await session.scalars(
+        select(NotificationRow)
+        .where(NotificationRow.user_id == user_id, NotificationRow.created_at >= since)
+        .order_by(NotificationRow.position.desc())
+        .limit(limit)
+    )
+    return list(reversed(rows.all()))
+
+
 async def email_choices(session: AsyncSession, user_id: uuid.UUID) -> dict[NotificationKind, bool]:
     """Whether the person gets email, for every kind (their choice, else the default)."""
     chosen = dict(

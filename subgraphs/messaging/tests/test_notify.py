@@ -107,7 +107,8 @@ async def test_a_new_match_notifies_both_people(
         # The names come from the users stream, which has its own pace.
         count = await fetch_value(
             environment.config.database_url,
-            "SELECT count(*) FROM messaging.people WHERE user_id = ANY($1::uuid[])",
+            "SELECT count(*) FROM messaging.notification_recipients "
+            "WHERE user_id = ANY($1::uuid[])",
             [ada.id, bob.id],
         )
         return count == 2

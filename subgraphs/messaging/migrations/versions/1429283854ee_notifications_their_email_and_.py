@@ -129,7 +129,7 @@ def upgrade() -> None:
         postgresql_where=sa.text("read_at IS NULL AND dedupe_key IS NOT NULL"),
     )
     op.create_table(
-        "people",
+        "notification_recipients",
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=True),
@@ -140,7 +140,7 @@ def upgrade() -> None:
             server_default=sa.text("now()"),
             nullable=False,
         ),
-        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_people")),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_notification_recipients")),
         schema="messaging",
     )
     op.create_table(
@@ -203,7 +203,7 @@ def downgrade() -> None:
     )
     op.drop_table("outgoing_mail", schema="messaging")
     op.drop_table("processed_events", schema="messaging")
-    op.drop_table("people", schema="messaging")
+    op.drop_table("notification_recipients", schema="messaging")
     op.drop_index(
         "uq_notifications_unread_dedupe_key",
         table_name="notifications",
