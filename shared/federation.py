@@ -12,3 +12,12 @@ from strawberry.federation.types import FieldSet
 )
 class UserRef:
     id: strawberry.ID
+
+
+@strawberry.federation.type(
+    name="Event",
+    keys=[Key(fields=FieldSet("id"), resolvable=False)],
+    description="Something people meet at; resolved by the events subgraph",
+)
+class EventRef:
+    id: strawberry.ID

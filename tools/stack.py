@@ -132,6 +132,10 @@ class Stack:
             sys.executable, "-m", "uvicorn", f"subgraphs.{name}.app:app",
             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
             "--ws-ping-interval", "20",
+            # Longer than the router keeps an idle connection: otherwise uvicorn may close
+            # one (after its default 5 s) just as the router sends a request on it, and the
+            # router answers "socket hang up".
+            "--timeout-keep-alive", "75",
         ]  # fmt: skip
         env = {**self.config.subgraph_env(), "METRICS_PORT": str(metrics_port or free_port())}
         return self._spawn(

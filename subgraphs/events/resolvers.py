@@ -158,7 +158,14 @@ async def update_event(
 
         after_commit(writer.session, announce_filled_seats)
     if changed and event.status == "published":
-        await writer.record("event.updated", event, {"changed": changed})
+        # Title and start ride along so consumers (messaging's notifications) can say
+        # which event moved and to when without asking for the event.
+        await writer.record(
+            "event.updated",
+            event,
+            {"changed": changed, "event_id": str(event.id), "title": event.title,
+             "starts_at": event.starts_at.isoformat()},
+        )  # fmt: skip
     await writer.session.flush()
     await writer.session.refresh(event)
     return event

@@ -5,10 +5,15 @@ from sqlalchemy import DateTime, ForeignKey, Index, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import subgraph_metadata
+from shared.eventbus import processed_events_table
 
 
 class Base(DeclarativeBase):
     metadata = subgraph_metadata("messaging")
+
+
+# Event ids each of this subgraph's stream consumers (one group each) has applied.
+processed_events = processed_events_table(Base.metadata)
 
 
 class ConversationRow(Base):

@@ -4,13 +4,15 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 import redis
 
 from shared.auth import generate_private_key_file
+from tools.mail_sink import mail_sink
 from tools.services import ensure_machine_services
 from tools.stack import DEFAULT_PORTS, Stack, StackConfig, free_port
 
@@ -24,6 +26,17 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 class StackEnvironment:
     config: StackConfig
     database_name: str
+    # Where the stack's SMTP server (started with the stack) keeps each mail it receives.
+    mail_dir: Path
+    smtp_port: int
+    _cleanup: ExitStack = field(default_factory=ExitStack)
+
+    def start_mail_sink(self) -> None:
+        """The stack's SMTP server; tests may stop it (`stop_mail_sink`) and start it again."""
+        self._cleanup.enter_context(mail_sink(self.mail_dir, self.smtp_port))
+
+    def stop_mail_sink(self) -> None:
+        self._cleanup.close()
 
     @property
     def router_url(self) -> str:
@@ -56,6 +69,7 @@ def create_environment(tmp_dir: Path, traced: bool = True) -> StackEnvironment:
     run_id = uuid.uuid4().hex[:10]
     name = f"meetinity_test_{run_id}"
     asyncio.run(run_as_admin(f'CREATE DATABASE "{name}"'))
+    smtp_port = free_port()
     key_file = tmp_dir / "jwt-private.pem"
     generate_private_key_file(key_file)
     config = StackConfig(
@@ -75,14 +89,20 @@ def create_environment(tmp_dir: Path, traced: bool = True) -> StackEnvironment:
             "PASSWORD_HASH_MEMORY_KIB": "1024",
             "OUTBOX_POLL_SECONDS": "0.2",
             "LOG_LEVEL": "info",
+            "SMTP_PORT": str(smtp_port),
+            "MAIL_POLL_SECONDS": "0.5",
+            "MAIL_RETRY_CEILING_SECONDS": "1",
             # Spans reach the collector within a fraction of a second, not 5 s.
             "OTEL_BSP_SCHEDULE_DELAY": "100",
         },
     )
-    return StackEnvironment(config, name)
+    environment = StackEnvironment(config, name, tmp_dir / "mail", smtp_port)
+    environment.start_mail_sink()
+    return environment
 
 
 def destroy_environment(environment: StackEnvironment) -> None:
+    environment.stop_mail_sink()
     asyncio.run(run_as_admin(f'DROP DATABASE IF EXISTS "{environment.database_name}" WITH (FORCE)'))
     client = redis.Redis.from_url(environment.config.redis_url)
     keys = list(client.scan_iter(f"{environment.config.redis_prefix}:*"))
