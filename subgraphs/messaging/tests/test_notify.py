@@ -156,10 +156,9 @@ async def test_a_page_of_notifications_costs_constant_sql(
             )
 
     async def statements_for(first: int) -> float:
-        url = environment.config.url("messaging", "")
-        before = await sql_statements(url, "messaging")
+        before = await sql_statements(environment.config, "messaging")
         page = await api.data(PAGE, {"first": first}, person.token)
         assert len(page["notifications"]["edges"]) == first
-        return await sql_statements(url, "messaging") - before
+        return await sql_statements(environment.config, "messaging") - before
 
     assert await statements_for(5) == await statements_for(50)
