@@ -176,10 +176,18 @@ async def test_an_operator_lists_dead_letters_and_replays_them(
 
         async def listed() -> str:
             output = await run_tool(environment, "dead-letters", "list", "users")
-            return next((line for line in output.splitlines() if event_id in line), "")
+            # Other subgraphs' groups read the users stream too, and dead-letter it as well.
+            return next(
+                (
+                    line
+                    for line in output.splitlines()
+                    if event_id in line and "group=events" in line
+                ),
+                "",
+            )
 
         line = await eventually(listed, "the unreadable entry among the dead letters")
-        assert "group=events" in line and "reason=malformed" in line and "KeyError" in line
+        assert "reason=malformed" in line and "KeyError" in line
         letter_id = line.split()[0]
 
         output = await run_tool(environment, "dead-letters", "replay", "users", letter_id)
