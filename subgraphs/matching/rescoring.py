@@ -21,10 +21,10 @@ import logging
 import struct
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import numpy as np
@@ -36,6 +36,7 @@ from subgraphs.matching import engine, scoring
 from subgraphs.matching.models import OVERALL
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Set after a commit that queued someone (in this process); other processes poll.
 rescore_wakeup = asyncio.Event()
@@ -60,6 +61,16 @@ PEOPLE = """
            visibility <> 'private' AND NOT suspended AND NOT deleted AS eligible
     FROM matching.people {where}
 """
+
+
+async def beating(work: Awaitable[T]) -> T:
+    """Awaits long work (a thread) while telling the supervisor the job is alive."""
+    task = asyncio.ensure_future(work)
+    while True:
+        heartbeat()
+        done, _ = await asyncio.wait({task}, timeout=5.0)
+        if done:
+            return task.result()
 
 
 @contextlib.asynccontextmanager
@@ -193,7 +204,7 @@ async def full_recompute(db: Database, progress: Progress | None = None) -> Reco
             return None
         try:
             people = await load_people(conn)
-            population = await asyncio.to_thread(engine.Population, people)
+            population = await beating(asyncio.to_thread(engine.Population, people))
             shown = await conn.fetch(
                 "SELECT user_id, candidate_id, shown FROM matching.impressions WHERE shown > $1",
                 scoring.IMPRESSIONS_FREE,
@@ -207,8 +218,8 @@ async def full_recompute(db: Database, progress: Progress | None = None) -> Reco
             ranked, pairs = await asyncio.to_thread(
                 rank_everyone, population, impressions, progress
             )
-            data = await asyncio.to_thread(copy_rows, population, ranked, computed_at)
-            await _swap_in(conn, data, computed_at)
+            data = await beating(asyncio.to_thread(copy_rows, population, ranked, computed_at))
+            await beating(_swap_in(conn, data, computed_at))
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", RECOMPUTE_LOCK)
     stats = RecomputeStats(population.n, pairs, len(ranked.user), time.perf_counter() - started)
@@ -256,16 +267,14 @@ async def _swap_in(conn: asyncpg.Connection, data: bytes, computed_at: datetime)
 
 async def recompute_periodically(app: FastAPI) -> None:
     """The full recompute every `MATCHING_RECOMPUTE_SECONDS` (0: never), one process at
-    a time; it beats while waiting, and the run itself is bounded by its lock."""
+    a time. It beats while it waits (a wait is not being stuck)."""
     interval = app.state.settings.matching_recompute_seconds
     while True:
-        heartbeat()
-        if interval <= 0:
-            await asyncio.sleep(60)
-            continue
-        await asyncio.sleep(interval)
+        due = time.monotonic() + (interval if interval > 0 else float("inf"))
+        while time.monotonic() < due:
+            heartbeat()
+            await asyncio.sleep(min(5.0, max(due - time.monotonic(), 0.0)))
         await full_recompute(app.state.background_db)
-        heartbeat()
 
 
 # Incremental -----------------------------------------------------------------------------
