@@ -123,7 +123,7 @@ async def test_concurrent_mutual_likes_create_exactly_one_match_each(
             like(person, other)
             for left, right in pairs
             for person, other in ((left, right), (right, left))
-        )  # fmt: skip
+        )
     )
     assert all(result["matched"] is not None for result in results)
     for left, right in pairs:
