@@ -17,6 +17,7 @@ applied when lists are read, so they hold at once, whatever the jobs are doing.
 
 import asyncio
 import contextlib
+import io
 import logging
 import struct
 import time
@@ -234,7 +235,7 @@ async def _swap_in(conn: asyncpg.Connection, data: bytes, computed_at: datetime)
         " (LIKE matching.recommendations INCLUDING DEFAULTS)"
     )
     await conn.copy_to_table(
-        "recommendations_next", schema_name="matching", source=data, format="binary",
+        "recommendations_next", schema_name="matching", source=io.BytesIO(data), format="binary",
         columns=COLUMNS,
     )  # fmt: skip
     await conn.execute(
