@@ -32,7 +32,7 @@ import numpy as np
 from fastapi import FastAPI
 
 from shared.db import Database
-from shared.jobs import heartbeat
+from shared.jobs import heartbeat, idle
 from subgraphs.matching import engine, scoring
 from subgraphs.matching.models import OVERALL
 
@@ -271,10 +271,11 @@ async def recompute_periodically(app: FastAPI) -> None:
     a time. It beats while it waits (a wait is not being stuck)."""
     interval = app.state.settings.matching_recompute_seconds
     while True:
-        due = time.monotonic() + (interval if interval > 0 else float("inf"))
-        while time.monotonic() < due:
-            heartbeat()
-            await asyncio.sleep(min(5.0, max(due - time.monotonic(), 0.0)))
+        heartbeat()
+        if interval <= 0:
+            await idle(60)
+            continue
+        await idle(interval)
         await full_recompute(app.state.background_db)
 
 
