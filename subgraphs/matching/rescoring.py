@@ -18,6 +18,7 @@ applied when lists are read, so they hold at once, whatever the jobs are doing.
 import asyncio
 import contextlib
 import io
+import itertools
 import logging
 import struct
 import time
@@ -231,7 +232,7 @@ async def full_recompute(db: Database, progress: Progress | None = None) -> Reco
 async def _swap_in(conn: asyncpg.Connection, data: bytes, computed_at: datetime) -> None:
     await conn.execute(
         "DROP TABLE IF EXISTS matching.recommendations_next;"
-        "CREATE TABLE matching.recommendations_next"
+        "CREATE UNLOGGED TABLE matching.recommendations_next"
         " (LIKE matching.recommendations INCLUDING DEFAULTS)"
     )
     await conn.copy_to_table(
@@ -295,6 +296,12 @@ CANDIDATES = """
         UNION (SELECT p.user_id FROM matching.people p
                JOIN unnest($8::text[], $9::text[]) AS pair(x, y)
                  ON p.seeks @> ARRAY[pair.x, pair.y]::varchar[] LIMIT $3)
+        UNION (SELECT p.user_id FROM matching.people p
+               JOIN unnest($10::text[], $11::text[], $12::text[]) AS three(x, y, z)
+                 ON p.offers @> ARRAY[three.x, three.y, three.z]::varchar[] LIMIT $3)
+        UNION (SELECT p.user_id FROM matching.people p
+               JOIN unnest($13::text[], $14::text[], $15::text[]) AS three(x, y, z)
+                 ON p.seeks @> ARRAY[three.x, three.y, three.z]::varchar[] LIMIT $3)
         UNION (SELECT other.user_id FROM matching.registrations mine
                JOIN matching.known_events e ON e.event_id = mine.event_id
                JOIN matching.registrations other ON other.event_id = mine.event_id
@@ -307,10 +314,12 @@ CANDIDATES = """
 """
 
 
-def _pairs(tags: Sequence[str]) -> tuple[list[str], list[str]]:
+def _combinations(tags: Sequence[str], size: int) -> list[list[str]]:
+    """The combinations of `size` of a person's first tags, as one list per position
+    (what `unnest` takes), like the bulk ranking's pair and triple keys."""
     head = sorted(set(tags[: engine.PAIR_TAGS]))
-    pairs = [(x, y) for i, x in enumerate(head) for y in head[i + 1 :]]
-    return [x for x, _ in pairs], [y for _, y in pairs]
+    combinations = list(itertools.combinations(head, size))
+    return [[combination[i] for combination in combinations] for i in range(size)]
 
 
 async def rescore_person(conn: asyncpg.Connection, user_id: uuid.UUID) -> int:
@@ -323,7 +332,8 @@ async def rescore_person(conn: asyncpg.Connection, user_id: uuid.UUID) -> int:
     cap = INCREMENTAL_CAP
     found = await conn.fetch(
         CANDIDATES, user_id, cap["tags"], cap["pairs"], cap["events"], cap["city"],
-        *_pairs(me["seeks"]), *_pairs(me["offers"]),
+        *_combinations(me["seeks"], 2), *_combinations(me["offers"], 2),
+        *_combinations(me["seeks"], 3), *_combinations(me["offers"], 3),
     )  # fmt: skip
     ids = [user_id] + [row["user_id"] for row in found]
     people = await load_people(conn, ids)
