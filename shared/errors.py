@@ -41,6 +41,23 @@ class Conflict(ClientError):
     code = "CONFLICT"
 
 
+class RateLimited(ClientError):
+    """Too many attempts; `extensions.retryAfter` is the whole seconds to wait."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, retry_after: int, message: str = "") -> None:
+        super().__init__(
+            message or f"Too many attempts; retry in {retry_after} s", retryAfter=retry_after
+        )
+
+
+class ServiceUnavailable(ClientError):
+    """Ours, and passing: retry after `extensions.retryAfter` seconds."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+
 def is_client_error(error: GraphQLError) -> bool:
     """True for errors safe to show: ours, and GraphQL's own parse, validation and input
     coercion errors (an invalid `DateTime` raises ValueError in the scalar's parser before
@@ -57,6 +74,11 @@ def client_error_code(error: GraphQLError) -> str:
         return code
     if error.message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
+    # Strawberry's QueryDepthLimiter and MaxAliasesLimiter (shared/schema.py).
+    if "exceeds maximum operation depth" in error.message:
+        return "MAX_DEPTH_EXCEEDED"
+    if " aliases found. Allowed: " in error.message:
+        return "MAX_ALIASES_EXCEEDED"
     # Variables that are missing, of the wrong type or not a known enum value, and scalar
     # values their parser refused (in variables or in the document's literals).
     message = error.message
