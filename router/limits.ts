@@ -21,7 +21,7 @@ export const limits = {
   // A request body larger than this is refused with HTTP 413 before it is read.
   maxBodyBytes: number('ROUTER_MAX_BODY_BYTES', 100_000),
   // A subgraph that has not answered within this is given up (the field is an error).
-  subgraphTimeoutMs: number('ROUTER_SUBGRAPH_TIMEOUT_MS', 10_000),
+  subgraphTimeoutMs: number('ROUTER_SUBGRAPH_TIMEOUT_MS', 30_000),
   // Per client address, shared by all router replicas (Redis).
   perAddress: {
     login: rate('RATE_LIMIT_LOGIN', '30/60'),

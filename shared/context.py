@@ -79,30 +79,59 @@ class RequestContext(BaseContext):
             return error
         return None
 
-    async def guard_stream(self, results: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+    def guard_stream(self, results: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
         """`results` (a subscription's), ended with an UNAUTHENTICATED error once the token
-        it was started with expires or is revoked. Clients reconnect with a fresh token."""
-        pending: asyncio.Future[Any] | None = None
+        it was started with expires or is revoked; anonymous streams as they are."""
+        if self._authorization() is None:
+            return results
+        return self._until_token_ends(results)
+
+    async def _until_token_ends(
+        self, results: AsyncGenerator[Any, None]
+    ) -> AsyncGenerator[Any, None]:
+        """`results` is iterated by one task of its own from start to end (its spans and
+        context variables are entered and left in the same task), which hands results over
+        through a small queue; between them, the token is checked every
+        TOKEN_CHECK_SECONDS. Clients reconnect with a fresh token."""
+        handover: asyncio.Queue[Any] = asyncio.Queue(maxsize=64)
+
+        async def pump() -> None:
+            try:
+                async for result in results:
+                    await handover.put(result)
+            finally:
+                await results.aclose()
+
+        pumping = asyncio.create_task(pump())
+        next_result: asyncio.Task[Any] | None = None
+        checked_at = time.monotonic()
         try:
             while True:
-                if pending is None:
-                    pending = asyncio.ensure_future(anext(results))
-                done, _ = await asyncio.wait({pending}, timeout=TOKEN_CHECK_SECONDS)
-                if done:
-                    try:
-                        result = pending.result()
-                    except StopAsyncIteration:
-                        return
-                    finally:
-                        pending = None
-                    yield result
-                problem = await self.token_problem()
-                if problem is not None:
-                    yield ExecutionResult(data=None, errors=[problem])
+                if not handover.empty():
+                    yield handover.get_nowait()
+                elif pumping.done():
+                    pumping.result()  # the stream's own failure, if it failed
                     return
+                else:
+                    if next_result is None:
+                        next_result = asyncio.create_task(handover.get())
+                    await asyncio.wait(
+                        {next_result, pumping},
+                        timeout=TOKEN_CHECK_SECONDS,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    if next_result.done():
+                        result, next_result = next_result.result(), None
+                        yield result
+                if time.monotonic() - checked_at >= TOKEN_CHECK_SECONDS:
+                    checked_at = time.monotonic()
+                    problem = await self.token_problem()
+                    if problem is not None:
+                        yield ExecutionResult(data=None, errors=[problem])
+                        return
         finally:
-            if pending is not None:
-                pending.cancel()
-                with contextlib.suppress(BaseException):
-                    await pending
-            await results.aclose()
+            for task in (next_result, pumping):
+                if task is not None:
+                    task.cancel()
+            with contextlib.suppress(BaseException):
+                await pumping
