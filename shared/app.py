@@ -12,7 +12,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.fastapi import GraphQLRouter
@@ -33,6 +32,7 @@ from shared.logs import (
 from shared.metrics import http_request_seconds, http_requests
 from shared.migrations import upgrade
 from shared.pubsub import PubSub
+from shared.redis_client import redis_client
 from shared.settings import Settings, get_settings
 from shared.state_metrics import (
     MetricsServer,
@@ -169,6 +169,16 @@ def serve_metrics(app: FastAPI, subgraph: Subgraph, settings: Settings) -> Metri
     return MetricsServer(settings.metrics_host, settings.metrics_port, collector)
 
 
+def database(settings: Settings, service: str, pool_size: int) -> Database:
+    return Database(
+        settings.database_url,
+        service,
+        pool_size,
+        idle_in_transaction_timeout_seconds=settings.database_idle_in_transaction_timeout_seconds,
+        after_commit_deadline_seconds=settings.after_commit_deadline_seconds,
+    )
+
+
 def create_app(subgraph: Subgraph) -> FastAPI:
     settings = get_settings()
     configure_logging(subgraph.name, settings.log_level, settings.log_json)
@@ -179,14 +189,17 @@ def create_app(subgraph: Subgraph) -> FastAPI:
             await asyncio.to_thread(upgrade, subgraph.name, settings.database_url)
         app.state.settings = settings
         app.state.service = subgraph.name
-        app.state.db = Database(settings.database_url, subgraph.name, settings.database_pool_size)
+        app.state.db = database(settings, subgraph.name, settings.database_pool_size)
         # Background jobs get their own small pool: a burst of requests never starves the
         # outbox relay or a consumer, and they never take a request's connection.
-        app.state.background_db = Database(
-            settings.database_url, subgraph.name, settings.database_background_pool_size
+        app.state.background_db = database(
+            settings, subgraph.name, settings.database_background_pool_size
         )
-        app.state.redis = Redis.from_url(settings.redis_url, decode_responses=True)
-        app.state.pubsub = PubSub(settings.redis_url, settings.redis_prefix, service=subgraph.name)
+        app.state.redis = redis_client(settings)
+        app.state.pubsub = PubSub(
+            redis_client(settings, decode_responses=False), settings.redis_prefix,
+            service=subgraph.name,
+        )  # fmt: skip
         await app.state.pubsub.connect()
         for hook in subgraph.on_startup:
             await hook(app)

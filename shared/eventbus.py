@@ -56,7 +56,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.backoff import Backoff
-from shared.db import Database, after_commit
+from shared.db import Database, advisory_lock_key, after_commit, release_advisory_lock
 from shared.jobs import heartbeat
 from shared.logs import describe
 from shared.metrics import (
@@ -205,6 +205,18 @@ class Outbox:
 
 
 class OutboxRelay:
+    """Copies a producer's unsent outbox rows to its stream, oldest first.
+
+    Never inside a database transaction: the relay takes its producer's relay lock (a
+    PostgreSQL session advisory lock: one relay at a time per producer, whichever
+    replica gets it, so the stream holds each producer's events in commit order), reads
+    a batch, publishes it to Redis with no transaction open and no row locked, then
+    marks the rows sent. A Redis that stops answering costs a socket timeout with one
+    idle connection held, never a transaction idle with row locks in it. A crash
+    between XADD and marking sends the batch again (at least once; the event id is the
+    consumers' idempotency key).
+    """
+
     batch_size = 200
 
     def __init__(
@@ -222,6 +234,8 @@ class OutboxRelay:
         self._stream = stream
         self._service = service
         self._poll_seconds = poll_seconds
+        # Two replicas of one producer share it; producers never do.
+        self._lock_key = advisory_lock_key(f"outbox-relay:{stream}")
 
     async def run(self) -> None:
         backoff = Backoff()
@@ -248,36 +262,42 @@ class OutboxRelay:
         self._outbox.wakeup.clear()
 
     async def relay_batch(self) -> int:
+        """Relays one batch; the number of rows sent (0 when another replica relays)."""
         table = self._outbox.table
-        async with self._db.transaction() as session:
-            rows = (
-                await session.execute(
-                    select(table)
-                    .where(table.c.published_at.is_(None))
-                    .order_by(table.c.position)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not rows:
+        async with self._db.autocommit() as connection:
+            locked = await connection.scalar(select(func.pg_try_advisory_lock(self._lock_key)))
+            if not locked:
                 return 0
-            pipeline = self._redis.pipeline(transaction=False)
-            events = [_event_from_outbox_row(row) for row in rows]
-            for event in events:
-                pipeline.xadd(self._stream, event.to_stream_fields())  # type: ignore[arg-type]
-            with producing(
-                f"relay {self._stream}", [event.traceparent for event in events]
-            ) as span:
-                span.set_attribute("messaging.batch.message_count", len(events))
-                await pipeline.execute()
-            await session.execute(
-                update(table)
-                .where(table.c.position.in_([row.position for row in rows]))
-                .values(published_at=func.now())
-            )
+            try:
+                rows = (
+                    await connection.execute(
+                        select(table)
+                        .where(table.c.published_at.is_(None))
+                        .order_by(table.c.position)
+                        .limit(self.batch_size)
+                    )
+                ).all()
+                if not rows:
+                    return 0
+                await self._publish([_event_from_outbox_row(row) for row in rows])
+                await connection.execute(
+                    update(table)
+                    .where(table.c.position.in_([row.position for row in rows]))
+                    .values(published_at=func.now())
+                )
+            finally:
+                await release_advisory_lock(connection, self._lock_key)
         for row in rows:
             domain_events_published.labels(self._service, row.type).inc()
         return len(rows)
+
+    async def _publish(self, events: list[DomainEvent]) -> None:
+        pipeline = self._redis.pipeline(transaction=False)
+        for event in events:
+            pipeline.xadd(self._stream, event.to_stream_fields())  # type: ignore[arg-type]
+        with producing(f"relay {self._stream}", [event.traceparent for event in events]) as span:
+            span.set_attribute("messaging.batch.message_count", len(events))
+            await pipeline.execute()
 
 
 def _event_from_outbox_row(row: Any) -> DomainEvent:
