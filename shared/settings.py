@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     # given up after this many attempts.
     mail_max_attempts: int = 8
 
+    # Matching: the full recompute of every recommendation list runs this often in each
+    # matching process (one at a time across processes); 0 never runs it.
+    matching_recompute_seconds: float = 3600.0
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -11,7 +11,8 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +21,7 @@ from shared.errors import BadUserInput, Conflict, NotFound, Unauthenticated
 from shared.settings import Settings
 from shared.validation import validate_input
 from subgraphs.users.context import Context
-from subgraphs.users.models import RefreshTokenRow, UserRow, outbox
+from subgraphs.users.models import BlockRow, RefreshTokenRow, UserRow, outbox
 from subgraphs.users.validation import ProfileChanges, Registration
 
 
@@ -226,3 +227,58 @@ async def get_user(context: Context, user_id: uuid.UUID) -> UserRow:
     if user is None:
         raise NotFound("No such user")
     return user
+
+
+# Blocking -------------------------------------------------------------------------------
+
+
+async def _bump_version(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """Locks the person's row and bumps its version: a block is a change of the blocker,
+    so `user.blocked` / `user.unblocked` are ordered with the blocker's other events."""
+    version = await session.scalar(
+        update(UserRow)
+        .where(UserRow.id == user_id)
+        .values(version=UserRow.version + 1)
+        .returning(UserRow.version)
+        .execution_options(synchronize_session=False)
+    )
+    if version is None:
+        raise NotFound("Your account no longer exists")
+    return int(version)
+
+
+async def _set_block(context: Context, user_id: uuid.UUID, *, blocked: bool) -> UserRow:
+    """Adds or lifts the viewer's block on `user_id` and publishes the change; when
+    nothing changes (blocking twice, lifting what is not there), nothing is published."""
+    viewer = await context.require_principal()
+    if user_id == viewer.user_id:
+        raise BadUserInput("You cannot block yourself", field="userId")
+    target = await context.user_by_id.load(user_id)
+    if target is None:
+        raise NotFound("No such user")
+    pair = {"blocker_id": viewer.user_id, "blocked_id": user_id}
+    change = (
+        insert(BlockRow).values(**pair).on_conflict_do_nothing()
+        if blocked
+        else delete(BlockRow).where(
+            BlockRow.blocker_id == viewer.user_id, BlockRow.blocked_id == user_id
+        )
+    )
+    async with context.db.transaction() as session:
+        if await session.scalar(change.returning(BlockRow.blocked_id)) is not None:
+            await outbox.record(
+                session,
+                "user.blocked" if blocked else "user.unblocked",
+                viewer.user_id,
+                {key: str(value) for key, value in pair.items()},
+                version=await _bump_version(session, viewer.user_id),
+            )
+    return target
+
+
+async def block_user(context: Context, *, user_id: uuid.UUID) -> UserRow:
+    return await _set_block(context, user_id, blocked=True)
+
+
+async def unblock_user(context: Context, *, user_id: uuid.UUID) -> UserRow:
+    return await _set_block(context, user_id, blocked=False)

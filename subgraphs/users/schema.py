@@ -80,5 +80,18 @@ class Mutation:
         row = await resolvers.set_role(info.context, parse_id(user_id, "userId"), RoleValue(role))
         return User.from_row(row)
 
+    @strawberry.mutation(
+        description="Stop this person from starting conversations with you or writing in "
+        "your direct conversation; returns them. Blocking twice changes nothing."
+    )
+    async def block_user(self, info: Info, user_id: strawberry.ID) -> User:
+        row = await resolvers.block_user(info.context, user_id=parse_id(user_id, "userId"))
+        return User.from_row(row)
+
+    @strawberry.mutation(description="Lift a block; returns the person. A no-op if not blocked.")
+    async def unblock_user(self, info: Info, user_id: strawberry.ID) -> User:
+        row = await resolvers.unblock_user(info.context, user_id=parse_id(user_id, "userId"))
+        return User.from_row(row)
+
 
 schema = federated_schema(query=Query, mutation=Mutation, types=[User])

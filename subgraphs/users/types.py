@@ -124,6 +124,17 @@ class User:
     async def email(self, info: Info) -> str | None:
         return self.row.email if await self._viewer_is_self_or_admin(info) else None
 
+    @strawberry.field(
+        description="The people this person blocks, most recent first; only they see it "
+        "(null for anyone else)"
+    )
+    async def blocked_users(self, info: Info) -> list["User"] | None:
+        viewer = await info.context.principal()
+        if not self.shown_to_self and (viewer is None or viewer.user_id != self.row.id):
+            return None
+        rows = await info.context.blocked_users.load(self.row.id)
+        return [User.from_row(row) for row in rows]
+
     @strawberry.field(description="Null when the profile's visibility hides it from you")
     async def profile(self, info: Info) -> Profile | None:
         if self.shown_to_self or can_see_profile(self.row, await info.context.principal()):

@@ -1,15 +1,13 @@
 """Profiles: validation, visibility, and the domain event each change publishes."""
 
-import json
 from typing import Any
 
 import pytest
-import redis.asyncio as redis
 
 from tests.support.environment import StackEnvironment
 from tests.support.graphql import GraphQLClient
+from tests.support.streams import events_about
 from tests.support.users import sign_up, with_role
-from tests.support.waiting import eventually
 
 UPDATE = """
 mutation Update($input: UpdateProfileInput!) {
@@ -152,22 +150,9 @@ async def test_sign_up_and_profile_changes_publish_versioned_domain_events(
 ) -> None:
     person = await sign_up(api, "Versioned Vera")
     await api.data(UPDATE, {"input": {"headline": "Event sourcing fan"}}, person.token)
-    stream = f"{environment.config.redis_prefix}:domain-events:users"
-    client = redis.Redis.from_url(environment.config.redis_url, decode_responses=True)
-
-    async def events_about_person() -> list[tuple[str, str, dict[str, Any]]]:
-        entries: Any = await client.xrange(stream)
-        found = [
-            (fields["type"], fields["version"], json.loads(fields["payload"]))
-            for _, fields in entries
-            if fields["aggregate_id"] == person.id
-        ]
-        return found if len(found) == 2 else []
-
-    try:
-        registered, updated = await eventually(events_about_person, "both events in the stream")
-    finally:
-        await client.aclose()
+    registered, updated = await events_about(
+        environment, "users", person.id, 2, "both events in the stream"
+    )
     # Messaging needs the address and name for notification emails.
     assert registered[:2] == ("user.registered", "1")
     assert registered[2]["email"] == person.email and registered[2]["name"] == "Versioned Vera"
