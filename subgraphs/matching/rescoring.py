@@ -261,9 +261,14 @@ async def recompute_periodically(app: FastAPI) -> None:
     while True:
         heartbeat()
         if interval <= 0:
-            await asyncio.sleep(60)
+            await asyncio.sleep(5)
             continue
-        await asyncio.sleep(interval)
+        # Waiting for the next run is not a stall: beat meanwhile (an hour's silence
+        # would have /readyz report the job stuck).
+        deadline = time.monotonic() + interval
+        while (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, 5.0))
+            heartbeat()
         await full_recompute(app.state.background_db)
         heartbeat()
 
