@@ -20,8 +20,8 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from shared.auth import TokenVerifier
 from shared.db import Database, serving_request
-from shared.eventbus import Outbox, OutboxRelay, stream_name
-from shared.jobs import Supervisor
+from shared.eventbus import Outbox, OutboxRelay, ProducerRetention, stream_name
+from shared.jobs import Supervisor, every
 from shared.logs import (
     configure_logging,
     describe,
@@ -218,6 +218,16 @@ def create_app(subgraph: Subgraph) -> FastAPI:
                 settings.outbox_poll_seconds,
             )
             jobs.start("outbox_relay", relay.run)
+            retention = ProducerRetention(
+                app.state.background_db,
+                subgraph.outbox,
+                app.state.redis,
+                stream_name(settings.redis_prefix, subgraph.name),
+                subgraph.name,
+                outbox_retention_seconds=settings.outbox_retention_seconds,
+                stream_retention_seconds=settings.stream_retention_seconds,
+            )
+            jobs.start("retention", every(settings.retention_interval_seconds, retention.run_once))
         metrics_server = serve_metrics(app, subgraph, settings)
         log.info("subgraph started", extra={"fields": {"subgraph": subgraph.name}})
         try:

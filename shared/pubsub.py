@@ -211,22 +211,39 @@ class ResilientRedisBackend(RedisBackend):
         self._ready = asyncio.Event()
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._listener: asyncio.Task[None] | None = None
+        # Times redis-py connected the listening connection again. Its retry reconnects
+        # (and subscribes again) within a read when Redis came back quickly, and the
+        # read then raises nothing: this count is how the listener learns of it.
+        self._reconnections = 0
+        self._watched: Any = None
 
     async def subscribe(self, channel: str) -> None:
         await self._pubsub.subscribe(channel)
+        connection = self._pubsub.connection
+        if connection is not None and connection is not self._watched:
+            # Registered once connected: it counts reconnections only.
+            connection.register_connect_callback(self._reconnected)
+            self._watched = connection
         self._ready.set()
+
+    def _reconnected(self, connection: Any) -> None:
+        self._reconnections += 1
 
     async def _pubsub_listener(self) -> None:
         backoff = Backoff()
         # Updates published after the last time Redis was heard from may be lost.
         last_heard = time.time()
         disconnected = False
+        reconnections = self._reconnections
         while True:
             await self._ready.wait()
             try:
                 while self._pubsub.subscribed:
                     message = await self._pubsub.get_message(timeout=1.0)
                     await self._check_answering()
+                    if self._reconnections != reconnections:
+                        reconnections = self._reconnections
+                        disconnected = True  # and updates published meanwhile were lost
                     if disconnected:
                         disconnected = False
                         # A transaction committing now may have stamped its rows when it
