@@ -31,7 +31,7 @@ import numpy as np
 from fastapi import FastAPI
 
 from shared.db import Database
-from shared.jobs import heartbeat
+from shared.jobs import heartbeat, idle
 from subgraphs.matching import engine, scoring
 from subgraphs.matching.models import OVERALL
 
@@ -261,14 +261,9 @@ async def recompute_periodically(app: FastAPI) -> None:
     while True:
         heartbeat()
         if interval <= 0:
-            await asyncio.sleep(5)
+            await idle(60)
             continue
-        # Waiting for the next run is not a stall: beat meanwhile (an hour's silence
-        # would have /readyz report the job stuck).
-        deadline = time.monotonic() + interval
-        while (left := deadline - time.monotonic()) > 0:
-            await asyncio.sleep(min(left, 5.0))
-            heartbeat()
+        await idle(interval)
         await full_recompute(app.state.background_db)
         heartbeat()
 
