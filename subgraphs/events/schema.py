@@ -61,7 +61,7 @@ class Query:
     ) -> Connection[Event]:
         viewer = await info.context.principal()
         filters = _given_fields(filter) if filter else {}
-        async with info.context.db.transaction() as session:
+        async with info.context.db.read() as session:
             rows, more = await resolvers.list_events(
                 session, viewer, filters, check_page_size(first), after
             )
