@@ -32,7 +32,9 @@ from shared.logs import (
 from shared.metrics import http_request_seconds, http_requests
 from shared.migrations import upgrade
 from shared.pubsub import PubSub
+from shared.ratelimit import RateLimiter
 from shared.redis_client import redis_client
+from shared.revocation import Revocations
 from shared.settings import Settings, get_settings
 from shared.state_metrics import (
     MetricsServer,
@@ -196,6 +198,10 @@ def create_app(subgraph: Subgraph) -> FastAPI:
             settings, subgraph.name, settings.database_background_pool_size
         )
         app.state.redis = redis_client(settings)
+        app.state.rate_limiter = RateLimiter(app.state.redis, settings.redis_prefix)
+        app.state.revocations = Revocations(
+            app.state.redis, settings.redis_prefix, settings.access_token_ttl_seconds
+        )
         app.state.pubsub = PubSub(
             redis_client(settings, decode_responses=False), settings.redis_prefix,
             service=subgraph.name,
@@ -253,6 +259,8 @@ def create_app(subgraph: Subgraph) -> FastAPI:
         context_getter=subgraph.context_getter,
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         allowed_origins=settings.allowed_origins,
+        # Production: no IDE (introspection and suggestions are off in the schema).
+        graphql_ide=None if settings.production else "graphiql",
     )
     app.include_router(graphql, prefix="/graphql")
 
