@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # given up after this many attempts.
     mail_max_attempts: int = 8
 
+    # Chat (messaging): messages one person may send in a window, across all replicas.
+    chat_rate_limit_messages: int = 20
+    chat_rate_limit_window_seconds: float = 10.0
+
 
 @lru_cache
 def get_settings() -> Settings:

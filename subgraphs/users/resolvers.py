@@ -65,6 +65,7 @@ def profile_snapshot(user: UserRow) -> dict[str, Any]:
         "offers": user.offers,
         "seeks": user.seeks,
         "visibility": user.visibility,
+        "avatar_url": user.avatar_url,
     }
 
 
