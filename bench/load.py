@@ -38,7 +38,10 @@ def ensure_wrk() -> str:
     """The wrk binary, installed from Debian's packages when missing."""
     found = shutil.which("wrk")
     if found is None:
-        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True)
+        install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"]
+        if subprocess.run(install, check=False).returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], check=True)
+            subprocess.run(install, check=True)
         found = shutil.which("wrk")
     assert found is not None
     return found
@@ -299,9 +302,10 @@ def run_wrk(
     tokens: list[str],
     *,
     connections: int,
-    seconds: float,
+    seconds: int,
     collect: str = "",
 ) -> WrkResult:
+    """wrk's durations are whole seconds (it rejects "2.5s")."""
     threads = min(2, connections)
     with tempfile.TemporaryDirectory() as tmp:
         tokens_file = Path(tmp) / "tokens"
@@ -318,8 +322,8 @@ def run_wrk(
         )
         completed = subprocess.run(
             [ensure_wrk(), "-t", str(threads), "-c", str(connections),
-             "-d", f"{seconds}s", "--timeout", "10s", "-s", str(script), url],
-            capture_output=True, text=True, check=True,
+             "-d", f"{max(1, int(seconds))}s", "--timeout", "10s", "-s", str(script), url],
+            capture_output=True, text=True, check=False,
         )  # fmt: skip
     match = re.search(r"^WRK_RESULT (.*)$", completed.stdout, re.MULTILINE)
     if match is None:

@@ -100,7 +100,7 @@ class Run:
     cpu_ms: dict[str, float]
 
 
-def run(stack: StackUnderTest, fixture: Fixture, measure: Measure, seconds: float) -> Run:
+def run(stack: StackUnderTest, fixture: Fixture, measure: Measure, seconds: int) -> Run:
     url = stack.router_url if measure.target == "router" else stack.urls[measure.target]
     tokens = stack.tokens(4000, people=fixture.people)
     meter = CpuMeter(stack)
@@ -145,7 +145,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--baseline", type=Path, help="checkout to compare with")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
     runs: list[Run] = []

@@ -160,7 +160,7 @@ def ceiling(stack: StackUnderTest, args: argparse.Namespace) -> float:
         CEILING_SCRIPT,
         {"event_id": event_id},
         clients=args.concurrency,
-        seconds=max(2, round(args.seconds)),
+        seconds=max(2, args.seconds),
     )
 
 
@@ -199,7 +199,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--baseline", type=Path, help="checkout to compare with")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--seats", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--people", type=int, default=6000, help="tokens per run")

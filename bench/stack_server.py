@@ -9,6 +9,7 @@ checkout (it copies this file there), so both see the same machine at the same t
 """
 
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -25,15 +26,31 @@ from tools.stack import Stack
 
 def main() -> None:
     extra = dict(argument.split("=", 1) for argument in sys.argv[1:])
+    control = private_stdin()
     with tempfile.TemporaryDirectory() as tmp:
         environment = create_environment(Path(tmp), traced=False)
         environment.config.env.update(extra)
         try:
             for stack in running_stack(environment):
                 describe(environment, stack)
-                sys.stdin.read()
+                while os.read(control, 4096):  # until the caller closes the pipe
+                    pass
         finally:
             destroy_environment(environment)
+
+
+def private_stdin() -> int:
+    """The caller's pipe, kept from the stack's processes: they get /dev/null instead.
+
+    The router (Node) puts an inherited standard input into non-blocking mode, a flag
+    shared by every process holding that pipe; reading it here then fails at once
+    instead of waiting for the caller to close it.
+    """
+    control = os.dup(sys.stdin.fileno())
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, sys.stdin.fileno())
+    os.close(devnull)
+    return control
 
 
 def describe(environment: StackEnvironment, stack: Stack) -> None:

@@ -1,18 +1,18 @@
 // Hive Gateway configuration: the one endpoint clients talk to.
 // Options are documented in node_modules/@graphql-hive/gateway/dist/index.d.ts.
 import { createServer } from 'node:http';
-import {
-  createRemoteJwksSigningKeyProvider,
-  defineConfig,
-  extractFromHeader,
-  type GatewayPlugin,
-} from '@graphql-hive/gateway';
+import { defineConfig, type GatewayPlugin, useJWT } from '@graphql-hive/gateway';
+import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
+import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { hive } from '@graphql-hive/plugin-opentelemetry/api';
 import { openTelemetrySetup } from '@graphql-hive/plugin-opentelemetry/setup';
 import { trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { Counter, register } from 'prom-client';
+import { bearerToken, CLOCK_TOLERANCE_SECONDS, keyStore, signingKey, tokenGate } from './auth.ts';
+import { Code, coded, errorCodes } from './errors.ts';
 
 const env = process.env;
 const subgraphNames = ['users', 'events', 'matching', 'messaging'];
@@ -25,25 +25,34 @@ const subgraphLocations = Object.fromEntries(
     .map((name) => [name, { location: env[`SUBGRAPH_${name.toUpperCase()}_URL`] }]),
 );
 
-// Over WebSocket, clients send their token in connectionParams; the gateway merges
-// those into the request headers, so one lookup serves HTTP and WebSocket alike.
-const bearerToken = extractFromHeader({ name: 'authorization', prefix: 'Bearer' });
-
-// The JWT plugin answers a bad token with a bare 401; give it the error code every
-// other authentication failure in the graph carries.
-const unauthenticatedCode: GatewayPlugin = {
-  onResultProcess({ result, setResult }) {
-    if (!result || Array.isArray(result) || !('errors' in result) || !result.errors) return;
-    const errors = result.errors.map((error: any) => {
-      const status = error.extensions?.http?.status;
-      if ((status === 401 || status === 400) && !error.extensions?.code && !error.path) {
-        return { ...error.toJSON?.() ?? error, extensions: { ...error.extensions, code: 'UNAUTHENTICATED' } };
-      }
-      return error;
-    });
-    setResult({ ...result, errors });
+// Access tokens: `tokenGate` (router/auth.ts) refuses tokens signed by unknown keys and
+// finds the token wherever a client puts it; Hive Gateway's JWT plugin verifies it.
+// Anonymous requests go through (sign-up, log-in, public profiles); a token that is
+// present but expired, tampered with or foreign is refused here with UNAUTHENTICATED.
+const jwt = useJWT({
+  signingKeyProviders: [signingKey(keyStore)],
+  tokenLookupLocations: [bearerToken as any],
+  tokenVerification: {
+    algorithms: ['RS256'],
+    issuer: env.JWT_ISSUER ?? 'meetinity-users',
+    audience: env.JWT_AUDIENCE ?? 'meetinity',
+    clockTolerance: CLOCK_TOLERANCE_SECONDS,
   },
+  reject: { missingToken: false, invalidToken: true },
+});
+
+// Limits on the shape of a document, checked before anything runs (graphql-armor, as
+// Hive Gateway's own `maxDepth` / `maxTokens` options use, here with an error code).
+const limits = {
+  depth: Number(env.ROUTER_MAX_DEPTH ?? 12),
+  aliases: Number(env.ROUTER_MAX_ALIASES ?? 15),
+  tokens: Number(env.ROUTER_MAX_TOKENS ?? 2000),
 };
+const documentLimits = [
+  maxTokensPlugin({ n: limits.tokens, onReject: [coded(Code.MAX_TOKENS_EXCEEDED)] }),
+  maxDepthPlugin({ n: limits.depth, onReject: [coded(Code.MAX_DEPTH_EXCEEDED)] }),
+  maxAliasesPlugin({ n: limits.aliases, onReject: [coded(Code.MAX_ALIASES_EXCEEDED)] }),
+];
 
 // Tracing with Hive Gateway's own OpenTelemetry support, when OTEL_EXPORTER_OTLP_ENDPOINT
 // names a collector (unset: no SDK, no spans, nothing spent). Spans for the HTTP request,
@@ -133,7 +142,7 @@ const graphqlErrors = new Counter({
 });
 
 // Errors by code, for the error-rate alerts: what the client saw, whichever subgraph
-// (or the router itself) produced it, after `unauthenticatedCode` gave codes.
+// (or the router itself) produced it, after `errorCodes` gave codes.
 const operationOf = new WeakMap<Request, string>();
 const errorCodeMetrics: GatewayPlugin = {
   onParams({ params, request }) {
@@ -171,27 +180,7 @@ mutation LogIn {
 `,
   },
   maskedErrors: true,
-  maxDepth: Number(env.ROUTER_MAX_DEPTH ?? 12),
-  maxTokens: 2000,
   blockFieldSuggestions: true,
-  jwt: {
-    signingKeyProviders: [
-      createRemoteJwksSigningKeyProvider({
-        jwksUri: env.JWKS_URL ?? 'http://127.0.0.1:4001/.well-known/jwks.json',
-        cache: true,
-        rateLimit: true,
-      }),
-    ],
-    tokenLookupLocations: [bearerToken],
-    tokenVerification: {
-      algorithms: ['RS256'],
-      issuer: env.JWT_ISSUER ?? 'meetinity-users',
-      audience: env.JWT_AUDIENCE ?? 'meetinity',
-    },
-    // Anonymous requests go through (sign-up, log-in, public profiles); a token
-    // that is present but expired, tampered with or foreign is refused here.
-    reject: { missingToken: false, invalidToken: true },
-  },
   // Subgraphs verify the token again themselves: forward it, never a bare user id.
   propagateHeaders: {
     fromClientToSubgraphs({ request }) {
@@ -236,5 +225,12 @@ mutation LogIn {
     },
   },
   openTelemetry: otlpEndpoint ? { traces: true } : undefined,
-  plugins: () => [unauthenticatedCode, errorCodeMetrics, traceIdInResponses],
+  plugins: () => [
+    tokenGate(keyStore),
+    jwt,
+    ...documentLimits,
+    errorCodes, // before the plugins that read codes
+    errorCodeMetrics,
+    traceIdInResponses,
+  ],
 });

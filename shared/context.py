@@ -30,10 +30,11 @@ class RequestContext(BaseContext):
 
     def _authorization(self) -> str | None:
         # Over WebSocket the router forwards the client's token in connectionParams.
+        # Whatever the case of its key (connectionParams are JSON, not HTTP headers).
         params = self.connection_params if isinstance(self.connection_params, dict) else {}
-        for key in ("authorization", "Authorization"):
-            if isinstance(params.get(key), str):
-                return str(params[key])
+        for key, value in params.items():
+            if isinstance(key, str) and key.lower() == "authorization" and isinstance(value, str):
+                return value
         return self._connection.headers.get("authorization")
 
     async def principal(self) -> Principal | None:

@@ -42,6 +42,28 @@ class Conflict(ClientError):
 
 
 def is_client_error(error: GraphQLError) -> bool:
-    """True for errors safe to show: ours, and GraphQL's own parse/validation errors."""
+    """True for errors safe to show: ours, and GraphQL's own parse, validation and input
+    coercion errors (an invalid `DateTime` raises ValueError in the scalar's parser before
+    any resolver runs: such errors have no path)."""
     original = error.original_error
-    return original is None or isinstance(original, ClientError)
+    return original is None or isinstance(original, ClientError) or error.path is None
+
+
+def client_error_code(error: GraphQLError) -> str:
+    """The `extensions.code` of a client error: its own, else what went wrong before
+    execution: the document's syntax, its validity, or the input's values."""
+    code = (error.extensions or {}).get("code")
+    if isinstance(code, str):
+        return code
+    if error.message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    # Variables that are missing, of the wrong type or not a known enum value, and scalar
+    # values their parser refused (in variables or in the document's literals).
+    message = error.message
+    if (
+        error.original_error is not None
+        or message.startswith(("Variable '$", "Expected value of type"))
+        or "cannot represent" in message
+    ):
+        return "BAD_USER_INPUT"
+    return "GRAPHQL_VALIDATION_FAILED"

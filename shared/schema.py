@@ -9,7 +9,7 @@ from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension, Vali
 from strawberry.federation import Schema
 from strawberry.types import ExecutionContext
 
-from shared.errors import is_client_error
+from shared.errors import client_error_code, is_client_error
 from shared.metrics import graphql_errors, graphql_operations, operation_label
 from shared.telemetry import tracer
 
@@ -57,7 +57,10 @@ class SubgraphSchema(Schema):
         service, operation, _ = _operation(execution_context)
         for error in errors:
             if is_client_error(error):
-                code = (error.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED")
+                code = client_error_code(error)
+                # Clients branch on the code (a sign-out on UNAUTHENTICATED): every error
+                # they can cause carries one, input coercion errors BAD_USER_INPUT.
+                error.extensions = {**(error.extensions or {}), "code": code}
                 log.info(error.message, extra={"fields": {"code": code, "path": error.path}})
             else:
                 code = "INTERNAL_SERVER_ERROR"

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     chat_rate_limit_messages: int = 20
     chat_rate_limit_window_seconds: float = 10.0
 
+    # Matching: the full recompute of every recommendation list runs this often in each
+    # matching process (one at a time across processes); 0 never runs it.
+    matching_recompute_seconds: float = 3600.0
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -115,7 +115,7 @@ async def test_operations_and_errors_are_counted_by_name_and_code(
     response = await api.http.post(
         api.url,
         json={
-            "query": "query WhoAmIMetrics { recommendations { score } }",
+            "query": "query WhoAmIMetrics { recommendations { edges { node { score } } } }",
             "operationName": "WhoAmIMetrics",
         },
     )

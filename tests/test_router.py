@@ -20,12 +20,13 @@ async def test_health_and_readiness(api: GraphQLClient, environment: StackEnviro
 async def test_every_subgraph_is_reachable_through_the_router(api: GraphQLClient) -> None:
     person = await sign_up(api, "Reach")
     data = await api.data(
-        "{ me { name } recommendations { score } unreadMessageCount conversations { id } }",
+        "{ me { name } recommendations { edges { node { score } } } unreadMessageCount"
+        " conversations { id } }",
         token=person.token,
     )
     assert data == {
         "me": {"name": "Reach"},
-        "recommendations": [],
+        "recommendations": {"edges": []},
         "unreadMessageCount": 0,
         "conversations": [],
     }

@@ -13,7 +13,7 @@ RUN groupadd --system --gid 10001 meetinity \
     && useradd --system --uid 10001 --gid meetinity --no-create-home meetinity
 WORKDIR /router
 COPY --from=build /router/node_modules ./node_modules
-COPY router/package.json router/gateway.config.ts ./
+COPY router/package.json router/gateway.config.ts router/auth.ts router/errors.ts ./
 COPY schema/supergraph.graphql /schema/supergraph.graphql
 
 ENV NODE_ENV=production ROUTER_PORT=4000 METRICS_PORT=9000 LOG_JSON=1

@@ -74,7 +74,7 @@ class User:
     @strawberry.field(description="Events this person organises (their drafts only for them)")
     async def organized_events(
         self, info: Info, first: int = 20, after: str | None = None
-    ) -> Connection["Event"]:
+    ) -> Connection["Event"] | None:
         user_id = self._user_id()
         if user_id is None:
             return Connection.of([], False)
@@ -85,10 +85,13 @@ class User:
         )
         return Connection.of([(Event.cursor(row), Event.from_row(row)) for row in rows], more)
 
-    @strawberry.field(description="This person's registrations, oldest first (only for them)")
+    @strawberry.field(
+        description="This person's registrations, oldest first; null with FORBIDDEN for "
+        "anyone but them and admins"
+    )
     async def registrations(
         self, info: Info, first: int = 20, after: str | None = None
-    ) -> Connection["Registration"]:
+    ) -> Connection["Registration"] | None:
         viewer = await info.context.require_principal()
         user_id = self._user_id()
         if user_id is None or (viewer.user_id != user_id and not viewer.is_admin):
@@ -198,12 +201,13 @@ class Event:
         return None if row is None else Registration.from_row(row)
 
     @strawberry.field(
-        description="Confirmed attendees, for the organizer and fellow attendees only. "
-        "People with a private profile are listed to the organizer alone."
+        description="Confirmed attendees, for the organizer and fellow attendees only (null "
+        "with FORBIDDEN for others). People with a private profile are listed to the "
+        "organizer alone."
     )
     async def attendees(
         self, info: Info, first: int = 50, after: str | None = None
-    ) -> Connection["Registration"]:
+    ) -> Connection["Registration"] | None:
         viewer = await info.context.require_principal()
         manager = is_manager(self.row, viewer)
         if not manager:
@@ -216,14 +220,17 @@ class Event:
         rows, more = await loader.load((self.row.id, *_page(first, after)))
         return Registration.connection(rows, more)
 
-    @strawberry.field(description="Every registration in a given state; for the organizer")
+    @strawberry.field(
+        description="Every registration in a given state; for the organizer (null with "
+        "FORBIDDEN for others)"
+    )
     async def registrations(
         self,
         info: Info,
         status: RegistrationStatus | None = None,
         first: int = 50,
         after: str | None = None,
-    ) -> Connection["Registration"]:
+    ) -> Connection["Registration"] | None:
         viewer = await info.context.require_principal()
         if not is_manager(self.row, viewer):
             raise Forbidden("Only the event's organizer sees its registrations")

@@ -90,10 +90,19 @@ class Subscription:
 
 @asynccontextmanager
 async def subscribe(
-    ws_url: str, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ws_url: str,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    token: str | None = None,
+    connection_params: dict[str, Any] | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> AsyncIterator[Subscription]:
+    """A subscription; the token goes in connectionParams (as graphql-ws clients send it)
+    unless `connection_params` or the subscribe message's `extensions` say otherwise."""
     async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
         params = {"authorization": f"Bearer {token}"} if token else {}
+        if connection_params is not None:
+            params = connection_params
         await socket.send(json.dumps({"type": "connection_init", "payload": params}))
         ack = json.loads(await asyncio.wait_for(socket.recv(), 10))
         assert ack["type"] == "connection_ack", ack
@@ -103,7 +112,11 @@ async def subscribe(
                 {
                     "id": operation_id,
                     "type": "subscribe",
-                    "payload": {"query": query, "variables": variables or {}},
+                    "payload": {
+                        "query": query,
+                        "variables": variables or {},
+                        **({"extensions": extensions} if extensions else {}),
+                    },
                 }
             )
         )

@@ -108,7 +108,7 @@ async def test_subgraphs_verify_tokens_themselves(
         "users": "{ me { id } }",
         "events": 'mutation { registerForEvent(eventId: "00000000-0000-0000-0000-000000000000")'
         " { id } }",
-        "matching": "{ recommendations { score } }",
+        "matching": "{ recommendations { edges { node { score } } } }",
         "messaging": "{ unreadMessageCount }",
     }[target]
     someone = str(uuid.uuid4())

@@ -1,0 +1,84 @@
+// Every error the router itself produces carries an `extensions.code` a client can branch
+// on (the full list, with the subgraphs' codes, is in docs/architecture.md). Errors from
+// subgraphs keep theirs. Hive Gateway and the plugins it runs leave some errors without
+// a code (variable coercion, the JWT plugin's refusals, graphql-armor's limits), or with
+// a wrong one; `errorCodes` fills them in, once, just before the response is sent.
+import { GraphQLError } from 'graphql';
+import type { GatewayPlugin } from '@graphql-hive/gateway';
+
+export const Code = {
+  // The client's fault: fix the request.
+  BAD_USER_INPUT: 'BAD_USER_INPUT',
+  GRAPHQL_PARSE_FAILED: 'GRAPHQL_PARSE_FAILED',
+  GRAPHQL_VALIDATION_FAILED: 'GRAPHQL_VALIDATION_FAILED',
+  // Who is calling: sign in (again) or refresh the access token.
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  // Limits of the public edge (docs/architecture.md, "Limits").
+  MAX_DEPTH_EXCEEDED: 'MAX_DEPTH_EXCEEDED',
+  MAX_ALIASES_EXCEEDED: 'MAX_ALIASES_EXCEEDED',
+  MAX_TOKENS_EXCEEDED: 'MAX_TOKENS_EXCEEDED',
+  COST_ESTIMATED_TOO_EXPENSIVE: 'COST_ESTIMATED_TOO_EXPENSIVE',
+  RATE_LIMITED: 'RATE_LIMITED',
+  // Ours: retry later.
+  SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+  INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
+} as const;
+export type Code = (typeof Code)[keyof typeof Code];
+
+/** An error the router answers with, its code and HTTP status set. */
+export function routerError(
+  message: string,
+  code: Code,
+  status?: number,
+  extensions: Record<string, unknown> = {},
+): GraphQLError {
+  return new GraphQLError(message, {
+    extensions: { code, ...extensions, ...(status ? { http: { status } } : {}) },
+  });
+}
+
+/** Gives a code to an error of graphql-armor's limits (their `onReject` callback). */
+export function coded(code: Code) {
+  return (_context: unknown, error: GraphQLError) => {
+    (error.extensions as Record<string, unknown>).code = code;
+  };
+}
+
+// The JWT plugin's own refusals, which carry only an HTTP status.
+const jwtMessages = new Set([
+  'Unauthenticated',
+  'Invalid authentication token provided',
+  'Invalid JWT authentication token prefix.',
+  'Authentication header was set, but token is missing.',
+]);
+
+/** The code of an error the router produced without one. */
+export function codeOf(error: { message: string; path?: unknown; extensions?: any }): Code {
+  const message = error.message;
+  const status = error.extensions?.http?.status;
+  if (jwtMessages.has(message) || status === 401) return Code.UNAUTHENTICATED;
+  // Variables missing, of the wrong type, or with a value their type refuses.
+  if (/^Variable "\$[^"]+" (got invalid value|of required type|of non-null type)/.test(message)) {
+    return Code.BAD_USER_INPUT;
+  }
+  if (message.startsWith('Syntax Error')) return Code.GRAPHQL_PARSE_FAILED;
+  if (status === 400) return Code.BAD_USER_INPUT;
+  return Code.INTERNAL_SERVER_ERROR;
+}
+
+function withCode(error: any): any {
+  const code = error.extensions?.code;
+  // Before this plugin, the router called every coded-less 400 UNAUTHENTICATED; nothing
+  // else produces a wrong code, so only missing ones are filled in.
+  if (typeof code === 'string' && code) return error;
+  const json = typeof error.toJSON === 'function' ? error.toJSON() : { ...error };
+  return { ...json, extensions: { ...json.extensions, code: codeOf(error) } };
+}
+
+export const errorCodes: GatewayPlugin = {
+  onResultProcess({ result, setResult }) {
+    if (!result || Array.isArray(result) || Symbol.asyncIterator in result) return;
+    if (!('errors' in result) || !result.errors?.length) return;
+    setResult({ ...result, errors: result.errors.map(withCode) });
+  },
+};
