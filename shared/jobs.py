@@ -164,9 +164,18 @@ def every(seconds: float, chore: Callable[[], Awaitable[object]]) -> JobRun:
         while True:
             await chore()
             heartbeat()
-            deadline = time.monotonic() + seconds
-            while (left := deadline - time.monotonic()) > 0:
-                await asyncio.sleep(min(left, 5.0))
-                heartbeat()  # waiting for the next run is not a stall
+            await idle(seconds)
 
     return run
+
+
+# How often a waiting job beats: well under any sensible `stuck_after_seconds`.
+IDLE_BEAT_SECONDS = 5.0
+
+
+async def idle(seconds: float) -> None:
+    """Sleeps, beating meanwhile: a job waiting for its next run is not stalled."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(min(left, IDLE_BEAT_SECONDS))
+        heartbeat()

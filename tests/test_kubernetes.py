@@ -111,7 +111,7 @@ def test_probes_use_the_endpoints_the_processes_serve(
         for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
             path = container[probe]["httpGet"]["path"]
             response = httpx.get(environment.config.url(service, path))
-            assert response.status_code == 200, (name, probe, path)
+            assert response.status_code == 200, (name, probe, path, response.text)
 
 
 def test_containers_are_unprivileged_read_only_and_sized(overlay: str) -> None:

@@ -31,7 +31,7 @@ import numpy as np
 from fastapi import FastAPI
 
 from shared.db import Database
-from shared.jobs import heartbeat
+from shared.jobs import heartbeat, idle
 from subgraphs.matching import engine, scoring
 from subgraphs.matching.models import OVERALL
 
@@ -261,9 +261,9 @@ async def recompute_periodically(app: FastAPI) -> None:
     while True:
         heartbeat()
         if interval <= 0:
-            await asyncio.sleep(60)
+            await idle(60)
             continue
-        await asyncio.sleep(interval)
+        await idle(interval)
         await full_recompute(app.state.background_db)
         heartbeat()
 
