@@ -7,7 +7,10 @@ idempotent by event id in the same transaction as the effect, resumes after a cr
 - events: each registration's status (`event_registrations`), event titles
   (`known_events`), and the notifications for registration outcomes and for events
   moved or cancelled;
-- matching: a notification for both people of a new match.
+- matching: a notification for both people of a new match, and their DIRECT
+  conversation.
+
+Registrations also decide who is in an event's chat room (`rooms.py`).
 """
 
 import uuid
@@ -21,8 +24,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.app import BackgroundJob
+from shared.db import after_commit
 from shared.eventbus import DomainEvent, consume
 from shared.pubsub import PubSub
+from subgraphs.messaging import live, rooms
+from subgraphs.messaging.conversations import direct_conversation
 from subgraphs.messaging.models import BlockRow, processed_events
 from subgraphs.messaging.notification_models import (
     EventRegistrationRow,
@@ -204,6 +210,7 @@ async def follow_registration(session: AsyncSession, pubsub: PubSub, event: Doma
             where=EventRegistrationRow.version < upsert.excluded.version,
         )
     )
+    await rooms.follow_registration(session, pubsub, event_id, user_id)
     title, when = await _event_title(session, event_id)
     described = registration_notification(payload.get("change", ""), payload["status"], title, when)
     if described is None:
@@ -300,6 +307,14 @@ async def announce_match(pubsub: PubSub, session: AsyncSession, event: DomainEve
         ).all()
     )
     event_id = None if payload.get("event_id") is None else uuid.UUID(payload["event_id"])
+    # Their DIRECT conversation, ready for the first hello (the one they have, if any).
+    conversation, created = await direct_conversation(session, first, second)
+    if created:
+
+        async def announce() -> None:
+            await live.publish_inbox_event(pubsub, [first, second], conversation.id, "ADDED", 0)
+
+        after_commit(session, announce)
     where = ""
     if event_id is not None:
         title, _ = await _event_title(session, event_id)
@@ -316,6 +331,7 @@ async def announce_match(pubsub: PubSub, session: AsyncSession, event: DomainEve
                 body=f"You and {other_name} should meet{where}. Say hello!",
                 match_id=match_id,
                 event_id=event_id,
+                conversation_id=conversation.id,
             ),
         )
 

@@ -14,9 +14,16 @@ from sqlalchemy import func, select, update
 
 from shared.errors import BadUserInput, Forbidden
 from shared.ratelimit import RateLimited, hit
-from subgraphs.messaging import live, permissions
+from subgraphs.messaging import live, permissions, presence
 from subgraphs.messaging.context import Context, Info
 from subgraphs.messaging.models import ConversationRow, MessageRow, ParticipantRow
+from subgraphs.messaging.notification_models import RecipientRow
+from subgraphs.messaging.notifications import (
+    NewNotification,
+    NotificationKind,
+    mark_read,
+    notify,
+)
 
 MAX_BODY = 4000
 MAX_CLIENT_MESSAGE_ID = 100
@@ -88,7 +95,47 @@ async def send_message(
         await live.publish_inbox_event(
             context.pubsub, answer["participant_ids"], conversation_id, "MESSAGE", row.seq
         )
+        await _notify_absent(info, row, answer["participant_ids"], author)
     return row, fields["author"]
+
+
+def chat_dedupe_key(conversation_id: uuid.UUID) -> str:
+    return f"conversation:{conversation_id}"
+
+
+async def _notify_absent(
+    info: Info, row: MessageRow, participant_ids: list[uuid.UUID], author: RecipientRow | None
+) -> None:
+    """A message becomes a notification for the participants not watching the
+    conversation now: one per conversation until they read it (a new message refreshes
+    it). EVENT rooms notify nobody: a message there would write a row per attendee."""
+    context = info.context
+    conversation = await context.conversation.load(row.conversation_id)
+    if conversation is None or conversation.kind == "event":
+        return
+    others = [user_id for user_id in participant_ids if user_id != row.author_id]
+    absent = await presence.absent(
+        context.redis, context.settings.redis_prefix, row.conversation_id, others
+    )
+    if not absent:
+        return
+    name = author.name if author and author.name else "Someone"
+    title = f"New messages from {name}"
+    if conversation.kind == "group" and conversation.title:
+        title = f"New messages in {conversation.title}"
+    async with context.db.transaction() as session:
+        await notify(
+            session,
+            context.pubsub,
+            absent,
+            NewNotification(
+                kind=NotificationKind.NEW_MESSAGE,
+                title=title,
+                body=f"{name}: {row.body or ''}"[:280],
+                conversation_id=row.conversation_id,
+                dedupe_key=chat_dedupe_key(row.conversation_id),
+            ),
+        )
 
 
 async def _message_in_my_conversation(
@@ -185,6 +232,9 @@ async def mark_conversation_read(
             .values(last_read_seq=func.least(up_to_seq, ConversationRow.last_seq))
             .returning(ParticipantRow.last_read_seq)
         )
+        if moved is not None and moved >= conversation.last_seq:
+            # Read to the end: the "new messages" notification has done its job.
+            await mark_read(session, viewer.user_id, dedupe_key=chat_dedupe_key(conversation_id))
     info.context.refresh()  # the counts and pointers changed
     if moved is not None:
         person = await info.context.person.load(viewer.user_id)

@@ -9,7 +9,7 @@ from shared.pagination import Connection
 from shared.pubsub import Resync
 from shared.schema import federated_schema
 from shared.validation import check_page_size, parse_id
-from subgraphs.messaging import conversations, live, messages, permissions
+from subgraphs.messaging import conversations, live, messages, permissions, presence, rooms
 from subgraphs.messaging.context import Info
 from subgraphs.messaging.notification_schema import (
     NotificationMutation,
@@ -59,6 +59,14 @@ class ChatMutation:
         row = await conversations.start_direct_conversation(
             info, user_id=parse_id(user_id, "userId")
         )
+        return Conversation.from_row(row)
+
+    @strawberry.mutation(
+        description="The event's chat room, for its confirmed and checked-in attendees and "
+        "its organizer (made on first use); NOT_FOUND for anyone else"
+    )
+    async def open_event_conversation(self, info: Info, event_id: strawberry.ID) -> Conversation:
+        row = await rooms.open_event_conversation(info, event_id=parse_id(event_id, "eventId"))
         return Conversation.from_row(row)
 
     @strawberry.mutation(description="A group of up to 50 people, me included; I manage it")
@@ -164,9 +172,15 @@ class ChatSubscription:
         viewer = await info.context.require_principal()
         conversation_id_ = parse_id(conversation_id, "conversationId")
         await permissions.conversation_of_participant(info, conversation_id_)
-        async with info.context.pubsub.subscribe(
-            live.conversation_channel(conversation_id_)
-        ) as updates:
+        async with (
+            info.context.pubsub.subscribe(live.conversation_channel(conversation_id_)) as updates,
+            presence.watching(
+                info.context.redis,
+                info.context.settings.redis_prefix,
+                conversation_id_,
+                viewer.user_id,
+            ),
+        ):
             async for update in updates:
                 info.context.refresh()  # each event resolves with fresh data
                 if isinstance(update, Resync):

@@ -2,10 +2,12 @@
 
 import asyncio
 import dataclasses
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 
 import httpx
 
+from subgraphs.messaging.tests.support import notifications_of, wait_for_notifications
 from tests.support.chat import (
     ADD_MEMBERS,
     CONVERSATION_EVENTS,
@@ -23,6 +25,7 @@ from tests.support.chat import (
 )
 from tests.support.environment import StackEnvironment
 from tests.support.graphql import GraphQLClient, Subscription, subscribe
+from tests.support.metrics import sql_statements
 from tools.stack import Stack, free_port
 
 
@@ -131,3 +134,65 @@ async def test_the_inbox_follows_new_messages_reads_and_membership(
         await api.data(ADD_MEMBERS, {"id": conversation_id, "userIds": [ann.id]}, owner.token)
         back = (await inbox.next())["data"]["inboxEvents"]
         assert back["kind"] == "ADDED" and back["conversation"] == {"id": conversation_id}
+
+
+async def test_many_subscribers_cost_the_users_subgraph_nothing_per_message(
+    api: GraphQLClient, environment: StackEnvironment
+) -> None:
+    """The author's name and avatar travel with the message (`@provides`): the router
+    does not fetch the author from the users subgraph for each subscriber."""
+    owner, *others = await chatters(
+        api, environment.config.database_url, "Owner Many", *(f"Reader {n}" for n in range(5))
+    )
+    group = await api.data(
+        CREATE_GROUP, {"title": "Many", "userIds": [p.id for p in others]}, owner.token
+    )
+    conversation_id = group["createGroupConversation"]["id"]
+    async with AsyncExitStack() as stack:
+        watches = [
+            await stack.enter_async_context(
+                subscribe(
+                    environment.router_ws_url,
+                    CONVERSATION_EVENTS,
+                    {"id": conversation_id},
+                    person.token,
+                )
+            )
+            for person in others
+        ]
+        await _settle(watches[0])
+        before = await sql_statements(environment.config, "users")
+        for n in range(3):
+            await send(api, owner, conversation_id, f"To all {n}")
+            for watch in watches:
+                event = (await watch.next())["data"]["conversationEvents"]
+                assert event["message"]["author"]["name"] == "Owner Many"
+        assert await sql_statements(environment.config, "users") - before == 0
+
+
+async def test_a_message_to_someone_not_watching_becomes_one_notification_until_read(
+    api: GraphQLClient, environment: StackEnvironment
+) -> None:
+    ann, bob = await chatters(api, environment.config.database_url, "Ann Away", "Bob Here")
+    conversation_id = await direct(api, ann, bob)
+    async with subscribe(
+        environment.router_ws_url, CONVERSATION_EVENTS, {"id": conversation_id}, bob.token
+    ) as watch:
+        await _settle(watch)
+        await send(api, bob, conversation_id, "First")
+        await send(api, ann, conversation_id, "Bob is watching: no notification for him")
+        last = await send(api, bob, conversation_id, "Second")
+        for_ann = await wait_for_notifications(api, ann, 1, "Ann's chat notification")
+    # One notification for both messages, brought up to date by the second.
+    assert (
+        for_ann[0]["kind"] == "NEW_MESSAGE" and for_ann[0]["title"] == "New messages from Bob Here"
+    )
+    assert for_ann[0]["body"] == "Bob Here: Second"
+    assert for_ann[0]["target"]["conversationId"] == conversation_id
+    assert await notifications_of(api, bob) == []
+    await api.data(MARK_READ, {"id": conversation_id, "seq": last["seq"]}, ann.token)
+    assert await notifications_of(api, ann, unread_only=True) == []
+    await send(api, bob, conversation_id, "Third")
+    newest, _ = await wait_for_notifications(api, ann, 2, "a new notification after reading")
+    unread = newest
+    assert unread["body"] == "Bob Here: Third" and unread["readAt"] is None
