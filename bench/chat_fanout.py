@@ -27,6 +27,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import tempfile
 import time
 import uuid
@@ -39,6 +40,7 @@ import asyncpg
 import httpx
 import websockets
 
+from bench.load import _tree_cpu
 from bench.support import percentile, summary_ms
 from shared.auth import Role, TokenSigner
 from shared.settings import get_settings
@@ -50,6 +52,7 @@ from tests.support.environment import (
     running_stack,
 )
 from tests.support.metrics import sql_statements
+from tools.stack import Stack
 
 SUBSCRIBE = """
 subscription Room($id: ID!) {
@@ -61,15 +64,18 @@ subscription Room($id: ID!) {
 
 
 @contextmanager
-def chat_stack() -> Iterator[StackEnvironment]:
+def chat_stack() -> Iterator[tuple[StackEnvironment, Stack]]:
     with tempfile.TemporaryDirectory() as tmp:
         environment = create_environment(Path(tmp), traced=False)
         # The per-sender limit (20 in 10 s) would cap the throughput run.
         environment.config.env["CHAT_RATE_LIMIT_MESSAGES"] = "1000000"
         try:
-            for _ in running_stack(environment):
-                yield environment
+            for stack in running_stack(environment):
+                yield environment, stack
         finally:
+            if os.environ.get("KEEP_LOGS") and environment.config.log_dir:
+                shutil.copytree(environment.config.log_dir, os.environ["KEEP_LOGS"],
+                                dirs_exist_ok=True)  # fmt: skip
             destroy_environment(environment)
 
 
@@ -157,8 +163,15 @@ async def wait_for(subscribers: list[Subscriber], bodies: list[str], within: flo
         await asyncio.sleep(0.05)
 
 
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU seconds so far of each process of the stack, and of this client process."""
+    spent = {process.name: _tree_cpu(process.popen.pid) for process in stack.processes}
+    spent["bench client"] = time.process_time()
+    return spent
+
+
 async def measure(
-    environment: StackEnvironment, subscribers_count: int, args: argparse.Namespace
+    environment: StackEnvironment, stack: Stack, subscribers_count: int, args: argparse.Namespace
 ) -> dict[str, object]:
     settings = get_settings()
     signer = TokenSigner(
@@ -205,22 +218,29 @@ async def measure(
             await asyncio.sleep(args.pause)
 
         sent: dict[int, list[str]] = defaultdict(list)
+        failed: list[str] = []
         stop_at = time.perf_counter() + args.seconds
 
         async def sender(index: int) -> None:
             n = 0
             while time.perf_counter() < stop_at:
                 body = f"load {index}-{n}"
-                await send(client, url, tokens[senders[index]], room, body)
-                sent[index].append(body)
                 n += 1
+                try:
+                    await send(client, url, tokens[senders[index]], room, body)
+                except RuntimeError:
+                    failed.append(body)
+                    continue
+                sent[index].append(body)
 
+        cpu_before = cpu_seconds(stack)
         started = time.perf_counter()
         await asyncio.gather(*(sender(i) for i in range(len(senders))))
         elapsed = time.perf_counter() - started
         bodies = [body for bodies in sent.values() for body in bodies]
         await wait_for(subscribers, bodies, 30.0)
         drained = time.perf_counter() - started
+        cpu_after = cpu_seconds(stack)
         undelivered = sum(1 for s in subscribers for body in bodies if body not in s.arrivals)
     for task in tasks:
         task.cancel()
@@ -241,17 +261,24 @@ async def measure(
         "sent_per_second": round(len(bodies) / elapsed, 1),
         "delivered_per_second": round(len(bodies) * subscribers_count / drained, 1),
         "undelivered": undelivered,
+        "send_errors": len(failed),
+        # Where the time goes: CPU milliseconds per message sent, by process.
+        "cpu_ms_per_message": {
+            name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(1, len(bodies)), 1)
+            for name in cpu_after
+            if name in cpu_before
+        },
         "wrong_author": sum(s.wrong_author for s in subscribers),
     }
 
 
 async def measured(
-    environment: StackEnvironment, count: int, args: argparse.Namespace
+    environment: StackEnvironment, stack: Stack, count: int, args: argparse.Namespace
 ) -> dict[str, object]:
     """One run, and the SQL statements the users subgraph ran meanwhile (authors come
     with the messages: none expected)."""
     before = await sql_statements(environment.config, "users")
-    result = await measure(environment, count, args)
+    result = await measure(environment, stack, count, args)
     result["users_sql_statements"] = await sql_statements(environment.config, "users") - before
     return result
 
@@ -265,9 +292,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()}")
-    with chat_stack() as environment:
+    with chat_stack() as (environment, stack):
         for count in args.subscribers:
-            result = asyncio.run(measured(environment, count, args))
+            result = asyncio.run(measured(environment, stack, count, args))
             result["load_after"] = [round(x, 1) for x in os.getloadavg()]
             print(json.dumps(result), flush=True)
 
