@@ -11,6 +11,7 @@
   PostgreSQL backends serving the stack's database.
 """
 
+import argparse
 import asyncio
 import json
 import os
@@ -21,7 +22,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,40 @@ def stack_under_test(
         yield stack
     finally:
         stack.stop()
+
+
+def add_comparison_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--baseline", type=Path, help="a checkout to compare with: 'before' runs from it"
+    )
+    parser.add_argument(
+        "--before-env", action="append", default=[], metavar="KEY=VALUE",
+        help="environment of a 'before' stack (from this checkout unless --baseline)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--after-env", action="append", default=[], metavar="KEY=VALUE",
+        help="environment of the 'after' stack (this checkout)",
+    )  # fmt: skip
+
+
+def _pairs(values: list[str]) -> dict[str, str]:
+    return dict(value.split("=", 1) for value in values)
+
+
+def stacks_to_compare(
+    running: ExitStack, args: argparse.Namespace, env: dict[str, str] | None = None
+) -> list[StackUnderTest]:
+    """The 'after' stack, and a 'before' one when asked for (`add_comparison_arguments`):
+    from a baseline checkout, or from this one with other settings (`--before-env
+    UVICORN_WORKERS=1 --after-env UVICORN_WORKERS=2`). `env` goes to both."""
+    stacks = []
+    if args.baseline or args.before_env or args.after_env:
+        before = {**(env or {}), **_pairs(args.before_env)}
+        checkout = args.baseline or REPO_ROOT
+        stacks.append(running.enter_context(stack_under_test("before", checkout, before)))
+    after = {**(env or {}), **_pairs(args.after_env)}
+    stacks.append(running.enter_context(stack_under_test("after", env=after)))
+    return stacks
 
 
 # CPU -----------------------------------------------------------------------------------

@@ -9,7 +9,9 @@
 
 Every request carries its own token (the router merges identical requests in flight),
 and next to each figure is the CPU each process spent per request, from /proc. With
-`--baseline DIR` the same runs go alternately to a stack started from that checkout.
+`--baseline DIR` the same runs go alternately to a stack started from that checkout (or,
+with `--before-env KEY=VALUE` / `--after-env KEY=VALUE`, to two stacks of this checkout
+with different settings).
 
     .venv/bin/python -m bench.reads [--baseline DIR] [--rounds 3] [--seconds 5]
 """
@@ -22,16 +24,16 @@ import statistics
 from collections import defaultdict
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from bench.load import (
     CpuMeter,
     StackUnderTest,
     WrkResult,
+    add_comparison_arguments,
     cpu_ms_per_request,
     run_wrk,
-    stack_under_test,
+    stacks_to_compare,
 )
 from tests.support.events import published_event
 from tests.support.graphql import GraphQLClient
@@ -143,17 +145,14 @@ def report(runs: list[Run], args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--baseline", type=Path, help="checkout to compare with")
+    add_comparison_arguments(parser)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
     runs: list[Run] = []
     with ExitStack() as running:
-        stacks = []
-        if args.baseline:
-            stacks.append(running.enter_context(stack_under_test("before", args.baseline)))
-        stacks.append(running.enter_context(stack_under_test("after")))
+        stacks = stacks_to_compare(running, args)
         fixtures = {stack.label: asyncio.run(fixture(stack)) for stack in stacks}
         for stack in stacks:  # warm-up: connections, caches
             for measure in measures(fixtures[stack.label], args.concurrency):

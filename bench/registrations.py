@@ -12,15 +12,18 @@ The ceiling is pgbench running the very function the events subgraph calls
 clients, against the same PostgreSQL, between the other runs; each figure is printed
 as a share of it.
 
-With `--baseline DIR` (a checkout of an older commit, e.g. `git archive <commit> |
-tar -x -C DIR`) the same runs go to a stack started from that checkout too, alternating
-with this one, so before and after see the same machine load.
+With `--baseline DIR` (a checkout of an older commit with its own `make install`, e.g.
+`git worktree add DIR <commit>`) the same runs go to a stack started from that checkout
+too, alternating with this one, so before and after see the same machine load; with
+`--before-env KEY=VALUE` / `--after-env KEY=VALUE`, to two stacks of this checkout with
+different settings.
 
 Every run's outcome is checked, and the script exits non-zero otherwise: exactly
 `--seats` confirmed, everyone else waitlisted, positions answered once each and
 within the waitlist, the event's counters and one outbox row per registration.
 
     .venv/bin/python -m bench.registrations [--baseline DIR] [--rounds 3] [--seconds 5]
+        [--before-env KEY=VALUE] [--after-env KEY=VALUE]
 """
 
 import argparse
@@ -32,7 +35,6 @@ import uuid
 from collections import defaultdict
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 
@@ -40,10 +42,11 @@ from bench.load import (
     CpuMeter,
     StackUnderTest,
     WrkResult,
+    add_comparison_arguments,
     cpu_ms_per_request,
     pgbench_tps,
     run_wrk,
-    stack_under_test,
+    stacks_to_compare,
 )
 from shared.auth import Role
 from tests.support.events import REGISTER, published_event
@@ -79,22 +82,24 @@ async def outcome_problems(
 ) -> list[str]:
     connection = await asyncpg.connect(stack.database_url)
     try:
-        event = await connection.fetchrow(
-            "SELECT seats_taken, waitlist_length FROM events.events WHERE id = $1",
-            uuid.UUID(event_id),
-        )
-        counts = dict(
-            await connection.fetch(
-                "SELECT status, count(*) FROM events.registrations WHERE event_id = $1 "
-                "GROUP BY status",
+        # One snapshot: registrations still in flight when wrk stopped commit meanwhile.
+        async with connection.transaction(isolation="repeatable_read", readonly=True):
+            event = await connection.fetchrow(
+                "SELECT seats_taken, waitlist_length FROM events.events WHERE id = $1",
                 uuid.UUID(event_id),
             )
-        )
-        outbox_rows = await connection.fetchval(
-            "SELECT count(*) FROM events.outbox o JOIN events.registrations r "
-            "ON o.aggregate_id = r.id::text WHERE r.event_id = $1",
-            uuid.UUID(event_id),
-        )
+            counts = dict(
+                await connection.fetch(
+                    "SELECT status, count(*) FROM events.registrations WHERE event_id = $1 "
+                    "GROUP BY status",
+                    uuid.UUID(event_id),
+                )
+            )
+            outbox_rows = await connection.fetchval(
+                "SELECT count(*) FROM events.outbox o JOIN events.registrations r "
+                "ON o.aggregate_id = r.id::text WHERE r.event_id = $1",
+                uuid.UUID(event_id),
+            )
     finally:
         await connection.close()
     found = []
@@ -197,7 +202,7 @@ def report(runs: list[Run], ceilings: list[float], args: argparse.Namespace) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--baseline", type=Path, help="checkout to compare with")
+    add_comparison_arguments(parser)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--seats", type=int, default=20)
@@ -208,13 +213,9 @@ def main() -> None:
     ceilings: list[float] = []
     problems: list[str] = []
     with ExitStack() as running:
-        stacks = []
-        if args.baseline:
-            stacks.append(running.enter_context(stack_under_test("before", args.baseline)))
         # The request pool sized to the load, as a deployment expecting it would set it.
-        pool = {"DATABASE_POOL_SIZE": str(args.concurrency)}
-        after = running.enter_context(stack_under_test("after", env=pool))
-        stacks.append(after)
+        stacks = stacks_to_compare(running, args, {"DATABASE_POOL_SIZE": str(args.concurrency)})
+        after = stacks[-1]
         for stack in stacks:
             warm_up(stack, args)
         for _ in range(args.rounds):

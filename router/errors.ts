@@ -19,6 +19,11 @@ export const Code = {
   MAX_TOKENS_EXCEEDED: 'MAX_TOKENS_EXCEEDED',
   COST_ESTIMATED_TOO_EXPENSIVE: 'COST_ESTIMATED_TOO_EXPENSIVE',
   RATE_LIMITED: 'RATE_LIMITED',
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  // A POST without Content-Length (chunked): its size cannot be checked before reading it.
+  LENGTH_REQUIRED: 'LENGTH_REQUIRED',
+  // A request a browser could have been tricked into sending (no CSRF header).
+  FORBIDDEN: 'FORBIDDEN',
   // Ours: retry later.
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
@@ -62,6 +67,7 @@ export function codeOf(error: { message: string; path?: unknown; extensions?: an
     return Code.BAD_USER_INPUT;
   }
   if (message.startsWith('Syntax Error')) return Code.GRAPHQL_PARSE_FAILED;
+  if (status === 403) return Code.FORBIDDEN; // CSRF prevention
   if (status === 400) return Code.BAD_USER_INPUT;
   return Code.INTERNAL_SERVER_ERROR;
 }
@@ -73,6 +79,29 @@ function withCode(error: any): any {
   if (typeof code === 'string' && code) return error;
   const json = typeof error.toJSON === 'function' ? error.toJSON() : { ...error };
   return { ...json, extensions: { ...json.extensions, code: codeOf(error) } };
+}
+
+/**
+ * Refuses a request body larger than `maxBytes` before it is read (HTTP 413), and a POST
+ * whose size is not announced (HTTP 411): Hive Gateway has no body size limit of its own.
+ */
+export function bodyLimit(maxBytes: number): GatewayPlugin {
+  const refuse = (status: number, code: Code, message: string) =>
+    new Response(JSON.stringify({ errors: [{ message, extensions: { code } }] }), {
+      status,
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+    });
+  return {
+    onRequest({ request, endResponse }) {
+      if (request.method !== 'POST') return;
+      const length = request.headers.get('content-length');
+      if (length === null) {
+        endResponse(refuse(411, Code.LENGTH_REQUIRED, 'A request body needs a Content-Length'));
+      } else if (Number(length) > maxBytes) {
+        endResponse(refuse(413, Code.PAYLOAD_TOO_LARGE, `Request bodies are limited to ${maxBytes} bytes`));
+      }
+    },
+  };
 }
 
 export const errorCodes: GatewayPlugin = {

@@ -10,11 +10,22 @@ import { openTelemetrySetup } from '@graphql-hive/plugin-opentelemetry/setup';
 import { trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { getOperationAST } from 'graphql';
 import { Counter, register } from 'prom-client';
 import { bearerToken, CLOCK_TOLERANCE_SECONDS, keyStore, signingKey, tokenGate } from './auth.ts';
-import { Code, coded, errorCodes } from './errors.ts';
+import { bodyLimit, Code, coded, errorCodes } from './errors.ts';
+import { limits } from './limits.ts';
+import { addressRateLimits } from './ratelimit.ts';
 
 const env = process.env;
+// One switch for production (as in the subgraphs): no introspection, no GraphiQL.
+const production = env.ENVIRONMENT === 'production';
+// Browser apps allowed to call the API with credentials (comma-separated origins).
+// Production allows none unless configured; development, the app's local dev servers.
+const corsOrigins = (env.CORS_ORIGINS ?? (production ? '' : 'http://localhost:3000,http://localhost:8081'))
+  .split(',')
+  .map((origin) => origin.trim())
+  .filter(Boolean);
 const subgraphNames = ['users', 'events', 'matching', 'messaging'];
 
 // Lets tests and deployments point the router at subgraphs elsewhere than the
@@ -43,15 +54,10 @@ const jwt = useJWT({
 
 // Limits on the shape of a document, checked before anything runs (graphql-armor, as
 // Hive Gateway's own `maxDepth` / `maxTokens` options use, here with an error code).
-const limits = {
-  depth: Number(env.ROUTER_MAX_DEPTH ?? 12),
-  aliases: Number(env.ROUTER_MAX_ALIASES ?? 15),
-  tokens: Number(env.ROUTER_MAX_TOKENS ?? 2000),
-};
 const documentLimits = [
-  maxTokensPlugin({ n: limits.tokens, onReject: [coded(Code.MAX_TOKENS_EXCEEDED)] }),
-  maxDepthPlugin({ n: limits.depth, onReject: [coded(Code.MAX_DEPTH_EXCEEDED)] }),
-  maxAliasesPlugin({ n: limits.aliases, onReject: [coded(Code.MAX_ALIASES_EXCEEDED)] }),
+  maxTokensPlugin({ n: limits.maxTokens, onReject: [coded(Code.MAX_TOKENS_EXCEEDED)] }),
+  maxDepthPlugin({ n: limits.maxDepth, onReject: [coded(Code.MAX_DEPTH_EXCEEDED)] }),
+  maxAliasesPlugin({ n: limits.maxAliases, onReject: [coded(Code.MAX_ALIASES_EXCEEDED)] }),
 ];
 
 // Tracing with Hive Gateway's own OpenTelemetry support, when OTEL_EXPORTER_OTLP_ENDPOINT
@@ -166,8 +172,8 @@ export const gatewayConfig = defineConfig({
   healthCheckEndpoint: '/healthcheck',
   readinessCheckEndpoint: '/readiness',
   landingPage: false,
-  // GET /graphql serves the bundled GraphiQL, which works offline.
-  graphiql: {
+  // GET /graphql serves the bundled GraphiQL, which works offline (not in production).
+  graphiql: production ? false : {
     title: 'Meetinity GraphiQL',
     defaultQuery: `# Welcome to Meetinity. Log in, then add the header
 # {"Authorization": "Bearer <accessToken>"} below to call the rest.
@@ -181,6 +187,22 @@ mutation LogIn {
   },
   maskedErrors: true,
   blockFieldSuggestions: true,
+  disableIntrospection: production ? {} : undefined,
+  // Demand control: every list and connection field carries @listSize (its page
+  // argument `first`, or an assumed size), and an operation whose estimated cost is
+  // above the budget is refused before the subgraph is called (docs/architecture.md).
+  demandControl: { maxCost: limits.maxCost, includeExtensionMetadata: false },
+  // A form or a plain-text POST (what a page on another site can send without a CORS
+  // preflight) must carry one of these headers, which only scripts allowed by CORS can add.
+  csrfPrevention: { requestHeaders: ['x-graphql-csrf', 'apollo-require-preflight'] },
+  cors: { origin: corsOrigins, credentials: true, maxAge: 600 },
+  // Queries and mutations only: a subscription lives as long as the client wants it.
+  upstreamTimeout: ({ executionRequest }) => {
+    const operation =
+      executionRequest?.operationType ??
+      (executionRequest && getOperationAST(executionRequest.document, executionRequest.operationName)?.operation);
+    return operation === 'subscription' ? undefined : limits.subgraphTimeoutMs;
+  },
   // Subgraphs verify the token again themselves: forward it, never a bare user id.
   propagateHeaders: {
     fromClientToSubgraphs({ request }) {
@@ -211,24 +233,37 @@ mutation LogIn {
   prometheus: {
     // Served on METRICS_PORT (above), not on the public port.
     endpoint: false,
+    // Only what an alert or the dashboard reads (infra/observability; a test checks
+    // each series they name is exposed). The plugin turns every other metric on
+    // unless told otherwise; a profile put the plugin at 4-6 % of the router's CPU
+    // (per-request summaries, a walk of each document for deprecated fields, a
+    // histogram per phase and per fetch): what nobody reads is off.
     metrics: {
-      graphql_envelop_request: true,
-      graphql_envelop_request_duration: true,
-      graphql_envelop_error_result: true,
-      graphql_envelop_phase_parse: true,
-      graphql_envelop_phase_validate: true,
-      graphql_envelop_phase_execute: true,
-      graphql_gateway_fetch_duration: true,
-      graphql_gateway_subgraph_execute_duration: true,
-      graphql_gateway_subgraph_execute_errors: true,
-      graphql_yoga_http_duration: true,
+      graphql_envelop_request_duration: true, // operations/s, p95 latency, error-rate denominator
+      graphql_yoga_http_duration: true, // 5xx share of responses
+      graphql_gateway_subgraph_execute_duration: true, // p95 per subgraph
+      graphql_envelop_request: false,
+      graphql_envelop_request_time_summary: false,
+      graphql_envelop_deprecated_field: false,
+      graphql_envelop_error_result: false, // meetinity_router_graphql_errors_total counts errors by code
+      graphql_envelop_phase_parse: false,
+      graphql_envelop_phase_validate: false,
+      graphql_envelop_phase_context: false,
+      graphql_envelop_phase_execute: false,
+      graphql_envelop_phase_subscribe: false,
+      graphql_envelop_schema_change: false,
+      graphql_envelop_execute_resolver: false,
+      graphql_gateway_fetch_duration: false,
+      graphql_gateway_subgraph_execute_errors: false,
     },
   },
   openTelemetry: otlpEndpoint ? { traces: true } : undefined,
   plugins: () => [
+    bodyLimit(limits.maxBodyBytes),
     tokenGate(keyStore),
     jwt,
     ...documentLimits,
+    addressRateLimits(limits.perAddress, env.REDIS_PREFIX ?? 'meetinity'),
     errorCodes, // before the plugins that read codes
     errorCodeMetrics,
     traceIdInResponses,

@@ -33,6 +33,8 @@ from shared.logs import (
 from shared.metrics import http_request_seconds, http_requests
 from shared.migrations import upgrade
 from shared.pubsub import PubSub
+from shared.ratelimit import RateLimiter
+from shared.revocation import Revocations
 from shared.settings import Settings, get_settings
 from shared.state_metrics import (
     MetricsServer,
@@ -186,6 +188,10 @@ def create_app(subgraph: Subgraph) -> FastAPI:
             settings.database_url, subgraph.name, settings.database_background_pool_size
         )
         app.state.redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        app.state.rate_limiter = RateLimiter(app.state.redis, settings.redis_prefix)
+        app.state.revocations = Revocations(
+            app.state.redis, settings.redis_prefix, settings.access_token_ttl_seconds
+        )
         app.state.pubsub = PubSub(settings.redis_url, settings.redis_prefix, service=subgraph.name)
         await app.state.pubsub.connect()
         for hook in subgraph.on_startup:
@@ -230,6 +236,8 @@ def create_app(subgraph: Subgraph) -> FastAPI:
         context_getter=subgraph.context_getter,
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         allowed_origins=settings.allowed_origins,
+        # Production: no IDE (introspection and suggestions are off in the schema).
+        graphql_ide=None if settings.production else "graphiql",
     )
     app.include_router(graphql, prefix="/graphql")
 

@@ -9,6 +9,8 @@ import asyncio
 import base64
 import hashlib
 import json
+import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -23,9 +25,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from shared.errors import Forbidden, Unauthenticated
+from shared.errors import Forbidden, ServiceUnavailable, Unauthenticated
+
+log = logging.getLogger(__name__)
 
 ALGORITHM = "RS256"
+# Verification tolerates this much difference between the signer's clock and ours.
+CLOCK_SKEW_SECONDS = 30
 
 
 class Role(StrEnum):
@@ -40,6 +46,11 @@ class Principal:
 
     user_id: uuid.UUID
     role: Role
+    # From the token: when it was issued and expires (Unix time), and its session (the
+    # refresh-token family it was issued to), for revocation (shared/revocation.py).
+    issued_at: float = 0.0
+    expires_at: float = math.inf
+    session_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -80,6 +91,14 @@ class TokenSigner:
             raise ValueError(f"{private_key_file} is not an RSA private key")
         self._private_key = loaded
         self.jwk = public_jwk(loaded.public_key())
+        # A key for HMACs only this subgraph can make (refresh-token successors), derived
+        # from the signing key so that there is no second secret to deploy.
+        der = loaded.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        self.secret = hashlib.sha256(b"meetinity refresh-token successors\0" + der).digest()
         self._issuer = issuer
         self._audience = audience
         self._ttl = timedelta(seconds=ttl_seconds)
@@ -87,26 +106,41 @@ class TokenSigner:
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
         return {"keys": [self.jwk]}
 
-    def issue(self, user_id: uuid.UUID, role: Role) -> tuple[str, datetime]:
+    def issue(
+        self, user_id: uuid.UUID, role: Role, session_id: uuid.UUID | None = None
+    ) -> tuple[str, datetime]:
         now = datetime.now(UTC)
         expires_at = now + self._ttl
-        claims = {
+        claims: dict[str, Any] = {
             "sub": str(user_id),
             "role": role.value,
             "iss": self._issuer,
             "aud": self._audience,
-            "iat": now,
+            # To the microsecond: a token issued just after a revocation must not look older.
+            "iat": now.timestamp(),
             "exp": expires_at,
             "jti": uuid.uuid4().hex,
         }
+        if session_id is not None:
+            claims["sid"] = str(session_id)
         token = jwt.encode(claims, self._private_key, ALGORITHM, headers={"kid": self.jwk["kid"]})
         return token, expires_at
 
 
 class TokenVerifier:
-    """Verifies access tokens against a JWKS, fetched lazily and again for an unknown key id."""
+    """Verifies access tokens against a JWKS.
 
+    Keys are kept `ttl_seconds`, then fetched again: a key removed from the JWKS stops
+    being trusted within that time. An unknown key id fetches the JWKS at once, but at
+    most once per `refetch_interval_seconds`, so forged key ids cannot make every request
+    fetch. A failed fetch is not retried before a backoff (1 s, doubling to a minute)
+    and keeps the keys already known; with none known, tokens are answered with
+    SERVICE_UNAVAILABLE (retryable) rather than refused.
+    """
+
+    ttl_seconds = 300.0
     refetch_interval_seconds = 10.0
+    max_backoff_seconds = 60.0
 
     def __init__(
         self,
@@ -114,31 +148,73 @@ class TokenVerifier:
         audience: str,
         jwks_url: str | None = None,
         jwks: dict[str, Any] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._issuer = issuer
         self._audience = audience
         self._jwks_url = jwks_url
+        self._transport = transport
         self._keys: dict[str, Any] = {}
-        self._fetched_at = 0.0
+        self._loaded = False
+        self._fetched_at = -math.inf
+        self._attempted_at = -math.inf
+        self._retry_at = -math.inf
+        self._failures = 0
         self._lock = asyncio.Lock()
         if jwks is not None:
             self._load(jwks)
 
     def _load(self, jwks: dict[str, Any]) -> None:
-        self._keys = {key["kid"]: jwt.PyJWK(key).key for key in jwks.get("keys", [])}
+        known = self._keys
+        self._keys = {
+            key["kid"]: known.get(key["kid"]) or jwt.PyJWK(key).key for key in jwks.get("keys", [])
+        }
+        self._loaded = True
+
+    def _should_fetch(self, kid: str) -> bool:
+        if self._jwks_url is None:
+            return False
+        now = time.monotonic()
+        if now < self._retry_at:
+            return False
+        stale = now - self._fetched_at > self.ttl_seconds
+        unknown = kid not in self._keys and now - self._attempted_at > self.refetch_interval_seconds
+        return stale or unknown
+
+    async def _fetch(self) -> None:
+        assert self._jwks_url is not None
+        self._attempted_at = time.monotonic()
+        try:
+            async with httpx.AsyncClient(timeout=5, transport=self._transport) as client:
+                response = await client.get(self._jwks_url)
+                response.raise_for_status()
+            self._load(response.json())
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            self._failures += 1
+            backoff = min(self.max_backoff_seconds, 2.0 ** (self._failures - 1))
+            self._retry_at = time.monotonic() + backoff
+            log.warning(
+                "JWKS fetch failed",
+                extra={"fields": {"error": str(exc), "retry_in_seconds": backoff}},
+            )
+        else:
+            self._failures = 0
+            self._fetched_at = time.monotonic()
 
     async def _key(self, kid: str) -> Any:
-        if kid not in self._keys and self._jwks_url is not None:
+        if self._should_fetch(kid):
             async with self._lock:
-                stale = time.monotonic() - self._fetched_at > self.refetch_interval_seconds
-                if kid not in self._keys and stale:
-                    async with httpx.AsyncClient(timeout=5) as client:
-                        response = await client.get(self._jwks_url)
-                        response.raise_for_status()
-                    self._load(response.json())
-                    self._fetched_at = time.monotonic()
+                if self._should_fetch(kid):  # not done meanwhile by another request
+                    await self._fetch()
         if kid not in self._keys:
-            raise Unauthenticated("Access token was signed by an unknown key")
+            if not self._loaded:
+                retry = max(1, math.ceil(self._retry_at - time.monotonic()))
+                raise ServiceUnavailable(
+                    "Signing keys are unavailable for a moment; retry", retryAfter=retry
+                )
+            raise Unauthenticated(
+                "Access token was signed by an unknown key", reason="TOKEN_INVALID"
+            )
         return self._keys[kid]
 
     async def verify(self, token: str) -> Principal:
@@ -151,12 +227,19 @@ class TokenVerifier:
                 algorithms=[ALGORITHM],
                 issuer=self._issuer,
                 audience=self._audience,
+                leeway=CLOCK_SKEW_SECONDS,
                 options={"require": ["exp", "sub", "iss", "aud"]},
             )
-            return Principal(user_id=uuid.UUID(claims["sub"]), role=Role(claims["role"]))
+            return Principal(
+                user_id=uuid.UUID(claims["sub"]),
+                role=Role(claims["role"]),
+                issued_at=float(claims.get("iat", 0)),
+                expires_at=float(claims["exp"]),
+                session_id=str(claims["sid"]) if claims.get("sid") else None,
+            )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("Access token expired", reason="TOKEN_EXPIRED") from None
-        except (jwt.InvalidTokenError, ValueError, KeyError):
+        except (jwt.InvalidTokenError, ValueError, KeyError, TypeError):
             raise Unauthenticated("Invalid access token", reason="TOKEN_INVALID") from None
 
 

@@ -41,29 +41,57 @@ class Conflict(ClientError):
     code = "CONFLICT"
 
 
+class RateLimited(ClientError):
+    """Too many attempts; `extensions.retryAfter` is the whole seconds to wait."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, retry_after: int, message: str = "") -> None:
+        super().__init__(
+            message or f"Too many attempts; retry in {retry_after} s", retryAfter=retry_after
+        )
+
+
+class ServiceUnavailable(ClientError):
+    """Ours, and passing: retry after `extensions.retryAfter` seconds."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+
+def _is_coercion_error(message: str) -> bool:
+    """An input value GraphQL itself refused: a variable that is missing, of the wrong type
+    or an unknown enum value, or a scalar its parser refused (in variables or literals)."""
+    return message.startswith(("Variable '$", "Expected value of type")) or (
+        "cannot represent" in message
+    )
+
+
 def is_client_error(error: GraphQLError) -> bool:
     """True for errors safe to show: ours, and GraphQL's own parse, validation and input
     coercion errors (an invalid `DateTime` raises ValueError in the scalar's parser before
-    any resolver runs: such errors have no path)."""
+    any resolver runs)."""
     original = error.original_error
-    return original is None or isinstance(original, ClientError) or error.path is None
+    return (
+        original is None
+        or isinstance(original, ClientError)
+        or (error.path is None and _is_coercion_error(error.message))
+    )
 
 
 def client_error_code(error: GraphQLError) -> str:
     """The `extensions.code` of a client error: its own, else what went wrong before
-    execution: the document's syntax, its validity, or the input's values."""
+    execution: the document's syntax, its validity, its limits, or the input's values."""
     code = (error.extensions or {}).get("code")
     if isinstance(code, str):
         return code
-    if error.message.startswith("Syntax Error"):
-        return "GRAPHQL_PARSE_FAILED"
-    # Variables that are missing, of the wrong type or not a known enum value, and scalar
-    # values their parser refused (in variables or in the document's literals).
     message = error.message
-    if (
-        error.original_error is not None
-        or message.startswith(("Variable '$", "Expected value of type"))
-        or "cannot represent" in message
-    ):
+    if message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    # Strawberry's QueryDepthLimiter and MaxAliasesLimiter (shared/schema.py).
+    if "exceeds maximum operation depth" in message:
+        return "MAX_DEPTH_EXCEEDED"
+    if " aliases found. Allowed: " in message:
+        return "MAX_ALIASES_EXCEEDED"
+    if _is_coercion_error(message):
         return "BAD_USER_INPUT"
     return "GRAPHQL_VALIDATION_FAILED"

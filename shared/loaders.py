@@ -20,7 +20,7 @@ def rows_by_key(
     """Loads the row of `model` whose `key` column equals each key (None when absent)."""
 
     async def load(keys: Sequence[Hashable]) -> list[RowT | None]:
-        async with db.transaction() as session:
+        async with db.read() as session:
             rows = (await session.scalars(select(model).where(key.in_(keys)))).all()
         found = {getattr(row, key.key): row for row in rows}
         return [found.get(k) for k in keys]

@@ -7,10 +7,25 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 from sqlalchemy import ColumnElement, tuple_
+from strawberry.federation.schema_directives import ListSize
 
 from shared.errors import BadUserInput
 
 NodeT = TypeVar("NodeT")
+
+# Demand control (the router's cost budget, docs/architecture.md "Limits"): every list
+# field says how long it can be. A connection is as long as its `first` argument (or
+# its default), a list without one by an assumed size. (Strawberry's mypy plugin takes
+# ListSize's optional arguments for required ones.)
+PAGED = [
+    ListSize(  # type: ignore[call-arg]
+        slicing_arguments=["first"], sized_fields=["edges"], require_one_slicing_argument=False
+    )
+]
+
+
+def assumed_size(size: int) -> list[ListSize]:
+    return [ListSize(assumed_size=size, require_one_slicing_argument=False)]  # type: ignore[call-arg]
 
 
 @strawberry.federation.type(shareable=True)  # every subgraph with lists defines it

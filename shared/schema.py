@@ -1,16 +1,27 @@
 """How every subgraph builds its Strawberry federation schema."""
 
 import logging
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
 from strawberry.federation import Schema
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
 from shared.errors import client_error_code, is_client_error
 from shared.metrics import graphql_errors, graphql_operations, operation_label
+from shared.settings import get_settings
 from shared.telemetry import tracer
 
 log = logging.getLogger("shared.graphql")
@@ -49,7 +60,37 @@ class OperationObserver(SchemaExtension):
         graphql_operations.labels(service, operation, kind).inc()
 
 
+_SUGGESTION = re.compile(r" Did you mean .*\?$")
+
+
 class SubgraphSchema(Schema):
+    # Production: no "Did you mean …?" in validation errors (they reveal the schema).
+    hide_suggestions = False
+
+    async def stream(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+    ) -> Any:
+        """Subscriptions (and any streamed result) end with UNAUTHENTICATED once the
+        caller's token expires or is revoked (`RequestContext.guard_stream`)."""
+        results = await super().stream(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            operation_extensions,
+            allowed_operation_types,
+        )
+        guard = getattr(context_value, "guard_stream", None)
+        return results if guard is None else guard(results)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -61,6 +102,8 @@ class SubgraphSchema(Schema):
                 # Clients branch on the code (a sign-out on UNAUTHENTICATED): every error
                 # they can cause carries one, input coercion errors BAD_USER_INPUT.
                 error.extensions = {**(error.extensions or {}), "code": code}
+                if self.hide_suggestions and error.path is None:
+                    error.message = _SUGGESTION.sub("", error.message)
                 log.info(error.message, extra={"fields": {"code": code, "path": error.path}})
             else:
                 code = "INTERNAL_SERVER_ERROR"
@@ -69,12 +112,22 @@ class SubgraphSchema(Schema):
 
 
 def federated_schema(**kwargs: Any) -> Schema:
-    return SubgraphSchema(
+    settings = get_settings()
+    # Limits on the document, as at the router (defence in depth: a subgraph port reached
+    # directly is held to them too).
+    limits: list[Any] = [
+        lambda: QueryDepthLimiter(max_depth=settings.subgraph_max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.subgraph_max_aliases),
+    ]
+    if settings.production:
+        limits.append(DisableIntrospection)
+    schema = SubgraphSchema(
         federation_version=FEDERATION_VERSION,
         extensions=[
             # The router sends the same few operations again and again: parse and
             # validate each one once.
             lambda: ParserCache(maxsize=1000),
+            *limits,
             lambda: ValidationCache(maxsize=1000),
             OperationObserver,
             lambda: MaskErrors(
@@ -84,3 +137,5 @@ def federated_schema(**kwargs: Any) -> Schema:
         ],
         **kwargs,
     )
+    schema.hide_suggestions = settings.production
+    return schema

@@ -5,7 +5,7 @@ import socket
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -19,6 +19,8 @@ class Settings(BaseSettings):
         env_file=".env", extra="ignore", secrets_dir=os.environ.get("SECRETS_DIR")
     )
 
+    # "production" turns off introspection, GraphiQL and field suggestions, and refuses
+    # weak password hashing (docs/architecture.md, "Production mode").
     environment: str = "development"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/meetinity"
     # Connections per process (see shared/db.py for the formula against max_connections):
@@ -39,9 +41,32 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
 
-    # argon2 cost; tests lower it to keep hundreds of sign-ups fast.
+    # argon2 cost; tests lower it to keep hundreds of sign-ups fast. Production refuses
+    # less than OWASP's minimum (2 passes over 19 MiB).
     password_hash_time_cost: int = 3
     password_hash_memory_kib: int = 65536
+    # Hashes run on a pool of this many threads: a flood of log-ins queues there.
+    password_hash_threads: int = 2
+
+    # Abuse limits per account (subgraphs/users/sessions.py); the router limits per
+    # client address (router/limits.ts). docs/architecture.md, "Limits".
+    login_failures_per_account: int = 10
+    login_failures_window_seconds: int = 15 * 60
+    registrations_per_email: int = 5
+    registrations_window_seconds: int = 3600
+    refreshes_per_account: int = 30
+    refreshes_window_seconds: int = 300
+    # A refresh token presented again this soon after its rotation (a retry after a
+    # network drop) gets the same successor; later, it revokes its family.
+    refresh_grace_seconds: int = 10
+    # However often it is refreshed, a session (refresh-token family) ends this long
+    # after its log-in.
+    refresh_family_max_days: int = 90
+
+    # Documents each subgraph accepts (the router's limits are lower: router/limits.ts;
+    # these are a second line for whoever reaches a subgraph directly).
+    subgraph_max_depth: int = 15
+    subgraph_max_aliases: int = 30
 
     migrate_on_start: bool = True
     allowed_origins: list[str] = Field(default_factory=lambda: ["*"])
@@ -92,6 +117,21 @@ class Settings(BaseSettings):
     # Matching: the full recompute of every recommendation list runs this often in each
     # matching process (one at a time across processes); 0 never runs it.
     matching_recompute_seconds: float = 3600.0
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    @model_validator(mode="after")
+    def strong_hashing_in_production(self) -> "Settings":
+        if self.production and (
+            self.password_hash_time_cost < 2 or self.password_hash_memory_kib < 19456
+        ):
+            raise ValueError(
+                "password hashing is too weak for production: PASSWORD_HASH_TIME_COST must be "
+                "at least 2 and PASSWORD_HASH_MEMORY_KIB at least 19456"
+            )
+        return self
 
 
 @lru_cache

@@ -4,12 +4,20 @@ from typing import Any
 
 from tests.support.environment import StackEnvironment
 from tests.support.graphql import GraphQLClient
+from tests.support.waiting import eventually
 from tools.seed import DEMO_PASSWORD, seed_demo_data
 
+RECOMMENDED = """
+query($eventId: ID) {
+  recommendations(eventId: $eventId, first: 10) {
+    edges { node { user { name } score reasons { text } } }
+  }
+}
+"""
 EVENTS = """
 query Demo($text: String!) {
   events(filter: {text: $text}, first: 100) { edges { node {
-    title capacity seatsTaken seatsLeft waitlistLength organizer { name }
+    id title capacity seatsTaken seatsLeft waitlistLength organizer { name }
   } } }
 }
 """
@@ -34,11 +42,34 @@ async def test_demo_data_loads_twice_without_duplicates(
 
     # Other tests' events share this database; the demo ones are Grace's.
     python_night = await _graces_events(api, "Paris Python Night")
+    for event in python_night:
+        event.pop("id")
     assert python_night == [
         {"title": "Paris Python Night", "capacity": 3, "seatsTaken": 3, "seatsLeft": 0,
          "waitlistLength": 1, "organizer": {"name": "Grace Hopper"}}
     ]  # fmt: skip
-    assert len(await _graces_events(api, "Remote ML Reading Group")) == 1
+    [reading_group] = await _graces_events(api, "Remote ML Reading Group")
+
+    # The demo login sees people worth meeting at the demo events, with the reasons.
+    ada = await api.data(
+        "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }",
+        {"e": "ada@meetinity.dev", "p": DEMO_PASSWORD},
+    )
+    token = ada["login"]["accessToken"]
+
+    async def recommended() -> list[dict[str, Any]]:
+        data = await api.data(RECOMMENDED, {"eventId": reading_group["id"]}, token)
+        nodes: list[dict[str, Any]] = [e["node"] for e in data["recommendations"]["edges"]]
+        return nodes if len(nodes) >= 3 else []
+
+    nodes = await eventually(recommended, "Ada's recommendations at the reading group")
+    assert {nodes[0]["user"]["name"], nodes[1]["user"]["name"]} == {
+        "Alan Turing", "Margaret Hamilton",
+    }  # fmt: skip
+    reasons = [reason["text"] for reason in nodes[0]["reasons"]]
+    assert "both attend *Remote ML Reading Group*" in reasons
+    assert any("which you seek" in text for text in reasons)
+    assert any("which you offer" in text for text in reasons)
 
     # Ada has chats waiting: the same ones, however often the seed ran.
     ada = await api.data(

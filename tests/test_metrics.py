@@ -123,7 +123,7 @@ async def test_operations_and_errors_are_counted_by_name_and_code(
     assert await errors() == before + 1
 
     router = await samples(environment.config, "router")
-    assert value(router, "graphql_envelop_request_total", operationName="WhoAmIMetrics")
+    assert value(router, "graphql_envelop_request_duration_count", operationName="WhoAmIMetrics")
     matching = await samples(environment.config, "matching")
     labels = {"service": "matching", "code": "UNAUTHENTICATED"}
     assert value(matching, "meetinity_graphql_errors_total", **labels)

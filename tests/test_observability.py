@@ -74,6 +74,24 @@ async def test_dashboard_and_alerts_only_name_metrics_that_are_exposed(
     assert named - exposed == set()
 
 
+async def test_the_router_exposes_no_graphql_metric_that_nothing_reads(
+    api: GraphQLClient, environment: StackEnvironment
+) -> None:
+    """Each histogram costs the router CPU on every request: only those an alert or the
+    dashboard reads are on."""
+    await sign_up(api, "Metrics Reader")
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(environment.config.metrics_url("router"))).text
+    families = {
+        line.split()[2]
+        for line in text.splitlines()
+        if line.startswith("# TYPE ") and line.split()[2].startswith("graphql_")
+    }
+    named = set().union(*(_metric_names(query) for query in _queries()))
+    unread = {f for f in families if not {f + suffix for suffix in SUFFIXES} & named}
+    assert families and unread == set()
+
+
 def test_dashboard_panels_have_unique_ids_and_a_prometheus_datasource() -> None:
     dashboard = json.loads((OBSERVABILITY / "grafana-dashboard.json").read_text())
     ids = [panel["id"] for panel in dashboard["panels"]]

@@ -5,7 +5,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from alembic import command
@@ -121,6 +121,52 @@ def republish_visibility(
 
     ids = [uuid.UUID(user_id) for user_id in user_ids or []]
     typer.echo(f"{asyncio.run(republish_visibility(ids))} events recorded")
+
+
+@cli.command("matching-backfill")
+def matching_backfill(
+    recompute: Annotated[bool, typer.Option(help="Then recompute every list")] = True,
+) -> None:
+    """Rebuild matching's projection from the users and events subgraphs' data (a new
+    deployment, trimmed streams); safe while the consumers run."""
+    from tools.matching import backfill
+
+    bars: dict[str, Any] = {}
+
+    def progress(what: str, done: int, total: int) -> None:
+        if what not in bars:
+            bars[what] = typer.progressbar(length=max(total, 1), label=f"{what:<14}")
+            bars[what].__enter__()
+        bar = bars[what]
+        bar.update(done - bar.pos)
+        if done >= total:
+            bar.__exit__(None, None, None)
+
+    counts = asyncio.run(backfill(progress))
+    typer.echo(", ".join(f"{count} {what}" for what, count in counts.items()))
+    if recompute:
+        matching_recompute()
+
+
+@cli.command("matching-recompute")
+def matching_recompute() -> None:
+    """Recompute every person's recommendations now (the periodic job, on demand)."""
+    from tools.matching import recompute
+
+    with typer.progressbar(length=1, label="ranking       ") as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        stats = asyncio.run(recompute(progress))
+    if stats is None:
+        typer.echo("another recompute is running; nothing done")
+        raise typer.Exit(1)
+    typer.echo(
+        f"{stats.people} people, {stats.pairs_scored} pairs scored, {stats.rows} rows "
+        f"in {stats.seconds:.1f} s"
+    )
 
 
 @cli.command()

@@ -30,7 +30,8 @@ PEOPLE = [
         "industry": "Software", "seniority": "DIRECTOR",
         "location": {"city": "London", "country": "GB"},
         "skills": ["community", "analytics"], "interests": ["mathematics", "poetry"],
-        "offers": ["introductions"], "seeks": ["speakers"], "visibility": "PUBLIC"}),
+        "offers": ["introductions", "community building"],
+        "seeks": ["public speaking", "ml advice"], "visibility": "PUBLIC"}),
     DemoPerson("grace@meetinity.dev", "Grace Hopper", "organizer", {
         "headline": "Organiser of Paris Python Nights", "company": "Nimbus",
         "jobTitle": "Developer Relations Lead", "industry": "Software", "seniority": "LEAD",
@@ -42,7 +43,8 @@ PEOPLE = [
         "jobTitle": "Research Scientist", "industry": "Artificial Intelligence",
         "seniority": "SENIOR", "location": {"city": "Paris", "country": "FR"},
         "skills": ["machine learning", "python", "cryptography"],
-        "interests": ["startups", "chess"], "offers": ["ml advice"], "seeks": ["co-founder"],
+        "interests": ["startups", "chess", "mathematics"], "offers": ["ml advice"],
+        "seeks": ["co-founder", "introductions"],
         "visibility": "MEMBERS"}),
     DemoPerson("katherine@meetinity.dev", "Katherine Johnson", "member", {
         "headline": "Fintech founder, hiring engineers", "company": "Orbit Pay",
@@ -60,7 +62,8 @@ PEOPLE = [
         "headline": "Software engineering for critical systems", "company": "Apollo Systems",
         "jobTitle": "Engineering Manager", "industry": "Aerospace", "seniority": "MANAGER",
         "location": {"city": "Toulouse", "country": "FR"}, "skills": ["reliability", "rust"],
-        "interests": ["space", "safety"], "offers": ["mentoring"], "seeks": ["jobs"],
+        "interests": ["space", "safety"], "offers": ["mentoring", "public speaking"],
+        "seeks": ["jobs", "community building"],
         "visibility": "PUBLIC"}),
 ]  # fmt: skip
 
@@ -163,6 +166,10 @@ async def seed_demo_data(router_url: str, database_url: str) -> list[str]:
         client.call(register, {"id": event_ids["Paris Python Night"]}, tokens[person.email])
     client.call(register, {"id": event_ids["Fintech Founders Breakfast"]},
                 tokens["katherine@meetinity.dev"])  # fmt: skip
+    # Matching's demo: Ada (the demo login) meets people who answer her needs there.
+    for email in ("ada@meetinity.dev", "alan@meetinity.dev", "margaret@meetinity.dev",
+                  "katherine@meetinity.dev", "linus@meetinity.dev"):  # fmt: skip
+        client.call(register, {"id": event_ids["Remote ML Reading Group"]}, tokens[email])
     _seed_chats(client, tokens, ids)
     lines = [f"Demo accounts (password: {DEMO_PASSWORD}):"]
     lines += [f"  {person.email:<26} {person.role:<10} {person.name}" for person in PEOPLE]

@@ -81,6 +81,9 @@ class StackConfig:
             "ROUTER_HOST": "127.0.0.1",
             "METRICS_PORT": str(self.metrics_ports["router"]),
             "JWKS_URL": self.url("users", "/.well-known/jwks.json"),
+            # Rate limits per client address are counted in Redis (router/ratelimit.ts).
+            "REDIS_URL": self.redis_url,
+            "REDIS_PREFIX": self.redis_prefix,
             "LOG_JSON": "1",
             **self.env,
             # The gateway only knows lowercase level names.

@@ -5,7 +5,7 @@ from typing import Any, TypeVar
 import strawberry
 
 from shared.errors import NotFound
-from shared.pagination import Connection
+from shared.pagination import PAGED, Connection
 from shared.pubsub import Resync
 from shared.schema import federated_schema
 from shared.validation import check_page_size, parse_id
@@ -51,7 +51,9 @@ class Query:
             row = await resolvers.get_event(session, viewer, parse_id(id))
         return Event.from_row(row)
 
-    @strawberry.field(description="Events by start time; upcoming published ones by default")
+    @strawberry.field(
+        description="Events by start time; upcoming published ones by default", directives=PAGED
+    )
     async def events(
         self,
         info: Info,
@@ -61,7 +63,7 @@ class Query:
     ) -> Connection[Event]:
         viewer = await info.context.principal()
         filters = _given_fields(filter) if filter else {}
-        async with info.context.db.transaction() as session:
+        async with info.context.db.read() as session:
             rows, more = await resolvers.list_events(
                 session, viewer, filters, check_page_size(first), after
             )

@@ -5,7 +5,7 @@ from enum import Enum
 import strawberry
 
 from shared.errors import Forbidden
-from shared.pagination import Connection, encode_cursor
+from shared.pagination import PAGED, Connection, encode_cursor
 from shared.validation import check_page_size
 from subgraphs.events.calendar import icalendar
 from subgraphs.events.context import Info
@@ -71,7 +71,9 @@ class User:
         except ValueError:
             return None
 
-    @strawberry.field(description="Events this person organises (their drafts only for them)")
+    @strawberry.field(
+        description="Events this person organises (their drafts only for them)", directives=PAGED
+    )
     async def organized_events(
         self, info: Info, first: int = 20, after: str | None = None
     ) -> Connection["Event"] | None:
@@ -87,7 +89,8 @@ class User:
 
     @strawberry.field(
         description="This person's registrations, oldest first; null with FORBIDDEN for "
-        "anyone but them and admins"
+        "anyone but them and admins",
+        directives=PAGED,
     )
     async def registrations(
         self, info: Info, first: int = 20, after: str | None = None
@@ -203,7 +206,8 @@ class Event:
     @strawberry.field(
         description="Confirmed attendees, for the organizer and fellow attendees only (null "
         "with FORBIDDEN for others). People with a private profile are listed to the "
-        "organizer alone."
+        "organizer alone.",
+        directives=PAGED,
     )
     async def attendees(
         self, info: Info, first: int = 50, after: str | None = None
@@ -222,7 +226,8 @@ class Event:
 
     @strawberry.field(
         description="Every registration in a given state; for the organizer (null with "
-        "FORBIDDEN for others)"
+        "FORBIDDEN for others)",
+        directives=PAGED,
     )
     async def registrations(
         self,

@@ -5,8 +5,9 @@ attendees, city → people), each posting list read up to a cap at an offset tha
 on A, so a popular tag lends every person a different handful of its thousands of
 holders:
 
-- what A seeks → who offers it, what A offers → who seeks it, and the same for *pairs*
-  of tags (someone offering two of the things A seeks is rare, and exactly who A wants);
+- what A seeks → who offers it, what A offers → who seeks it, and the same for *pairs
+  and triples* of tags (someone offering two or three of the things A seeks is rare,
+  and exactly who A wants);
 - shared skills and interests, co-attendance of upcoming events, same city.
 
 The pairs are then scored all at once with numpy (`scoring.pair_scores`): each person's
@@ -15,6 +16,7 @@ the whole population (the full recompute) and one person against their candidate
 (incremental re-scoring).
 """
 
+import itertools
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -32,8 +34,8 @@ MAX_TAG_BITS = 4096
 
 # How much of one posting list a person's candidate retrieval reads.
 POSTING_CAP = {
-    "offers": 12, "seeks": 12, "topics": 6, "events": 25, "city": 8,
-    "offer_pairs": 40, "seek_pairs": 40,
+    "offers": 6, "seeks": 6, "topics": 3, "events": 12, "city": 5,
+    "offer_pairs": 10, "seek_pairs": 10, "offer_triples": 30, "seek_triples": 30,
 }  # fmt: skip
 # Tags of a person that form pairs (the first ones, as the person listed them).
 PAIR_TAGS = 6
@@ -105,13 +107,19 @@ def _bits(lists: _Lists, n: int, size: int) -> Bits:
     return bits
 
 
-def _pair_lists(per_person: list[list[int]], width: int) -> _Lists:
-    """Every pair of a person's first `PAIR_TAGS` tags, as one code (a * width + b, a < b)."""
-    pairs: list[list[int]] = []
+def _combination_lists(per_person: list[list[int]], width: int, size: int) -> _Lists:
+    """Every combination of `size` of a person's first `PAIR_TAGS` tags, as one code."""
+    combos: list[list[int]] = []
     for items in per_person:
         head = sorted(set(items[:PAIR_TAGS]))
-        pairs.append([a * width + b for i, a in enumerate(head) for b in head[i + 1 :]])
-    return _lists(pairs)
+        codes = []
+        for combination in itertools.combinations(head, size):
+            code = 0
+            for tag in combination:
+                code = code * width + tag
+            codes.append(code)
+        combos.append(codes)
+    return _lists(combos)
 
 
 class Population:
@@ -135,8 +143,10 @@ class Population:
         self.offer_bits = _bits(self.offers, n, self.width)
         self.topic_bits = _bits(self.topics, n, self.width)
         self.seek_counts = np.fromiter((len(set(p.seeks)) for p in people), np.int64, n)
-        self.seek_pairs = _pair_lists(seeks, self.width)
-        self.offer_pairs = _pair_lists(offers, self.width)
+        self.seek_pairs = _combination_lists(seeks, self.width, 2)
+        self.offer_pairs = _combination_lists(offers, self.width, 2)
+        self.seek_triples = _combination_lists(seeks, self.width, 3)
+        self.offer_triples = _combination_lists(offers, self.width, 3)
         events = _Codes(e for p in people for e in p.event_ids)
         self.event_codes = events.codes
         self.events = _lists([[events(e) for e in p.event_ids] for p in people])
@@ -165,6 +175,8 @@ class Population:
             (city_lists, city_lists, "city"),
             (self.seek_pairs, self.offer_pairs, "offer_pairs"),
             (self.offer_pairs, self.seek_pairs, "seek_pairs"),
+            (self.seek_triples, self.offer_triples, "offer_triples"),
+            (self.offer_triples, self.seek_triples, "seek_triples"),
         ]
         wanted = np.zeros(self.n, dtype=bool)
         wanted[seekers] = True
@@ -176,7 +188,9 @@ class Population:
             found_b.append(b)
         a, b = np.concatenate(found_a), np.concatenate(found_b)
         keep = a != b
-        keys = np.unique(a[keep] * self.n + b[keep])
+        keys = np.sort(a[keep] * self.n + b[keep])  # sorting beats np.unique's hashing here
+        if len(keys):
+            keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
         return keys // self.n, keys % self.n
 
     # Scores ----------------------------------------------------------------------------

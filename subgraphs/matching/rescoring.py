@@ -17,14 +17,16 @@ applied when lists are read, so they hold at once, whatever the jobs are doing.
 
 import asyncio
 import contextlib
+import io
+import itertools
 import logging
 import struct
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import numpy as np
@@ -36,6 +38,7 @@ from subgraphs.matching import engine, scoring
 from subgraphs.matching.models import OVERALL
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Set after a commit that queued someone (in this process); other processes poll.
 rescore_wakeup = asyncio.Event()
@@ -60,6 +63,16 @@ PEOPLE = """
            visibility <> 'private' AND NOT suspended AND NOT deleted AS eligible
     FROM matching.people {where}
 """
+
+
+async def beating(work: Awaitable[T]) -> T:
+    """Awaits long work (a thread) while telling the supervisor the job is alive."""
+    task = asyncio.ensure_future(work)
+    while True:
+        heartbeat()
+        done, _ = await asyncio.wait({task}, timeout=5.0)
+        if done:
+            return task.result()
 
 
 @contextlib.asynccontextmanager
@@ -193,7 +206,7 @@ async def full_recompute(db: Database, progress: Progress | None = None) -> Reco
             return None
         try:
             people = await load_people(conn)
-            population = await asyncio.to_thread(engine.Population, people)
+            population = await beating(asyncio.to_thread(engine.Population, people))
             shown = await conn.fetch(
                 "SELECT user_id, candidate_id, shown FROM matching.impressions WHERE shown > $1",
                 scoring.IMPRESSIONS_FREE,
@@ -207,8 +220,8 @@ async def full_recompute(db: Database, progress: Progress | None = None) -> Reco
             ranked, pairs = await asyncio.to_thread(
                 rank_everyone, population, impressions, progress
             )
-            data = await asyncio.to_thread(copy_rows, population, ranked, computed_at)
-            await _swap_in(conn, data, computed_at)
+            data = await beating(asyncio.to_thread(copy_rows, population, ranked, computed_at))
+            await beating(_swap_in(conn, data, computed_at))
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", RECOMPUTE_LOCK)
     stats = RecomputeStats(population.n, pairs, len(ranked.user), time.perf_counter() - started)
@@ -219,11 +232,11 @@ async def full_recompute(db: Database, progress: Progress | None = None) -> Reco
 async def _swap_in(conn: asyncpg.Connection, data: bytes, computed_at: datetime) -> None:
     await conn.execute(
         "DROP TABLE IF EXISTS matching.recommendations_next;"
-        "CREATE TABLE matching.recommendations_next"
+        "CREATE UNLOGGED TABLE matching.recommendations_next"
         " (LIKE matching.recommendations INCLUDING DEFAULTS)"
     )
     await conn.copy_to_table(
-        "recommendations_next", schema_name="matching", source=data, format="binary",
+        "recommendations_next", schema_name="matching", source=io.BytesIO(data), format="binary",
         columns=COLUMNS,
     )  # fmt: skip
     await conn.execute(
@@ -256,7 +269,7 @@ async def _swap_in(conn: asyncpg.Connection, data: bytes, computed_at: datetime)
 
 async def recompute_periodically(app: FastAPI) -> None:
     """The full recompute every `MATCHING_RECOMPUTE_SECONDS` (0: never), one process at
-    a time; it beats while waiting, and the run itself is bounded by its lock."""
+    a time. It beats while it waits (a wait is not being stuck)."""
     interval = app.state.settings.matching_recompute_seconds
     while True:
         heartbeat()
@@ -265,7 +278,6 @@ async def recompute_periodically(app: FastAPI) -> None:
             continue
         await idle(interval)
         await full_recompute(app.state.background_db)
-        heartbeat()
 
 
 # Incremental -----------------------------------------------------------------------------
@@ -284,6 +296,12 @@ CANDIDATES = """
         UNION (SELECT p.user_id FROM matching.people p
                JOIN unnest($8::text[], $9::text[]) AS pair(x, y)
                  ON p.seeks @> ARRAY[pair.x, pair.y]::varchar[] LIMIT $3)
+        UNION (SELECT p.user_id FROM matching.people p
+               JOIN unnest($10::text[], $11::text[], $12::text[]) AS three(x, y, z)
+                 ON p.offers @> ARRAY[three.x, three.y, three.z]::varchar[] LIMIT $3)
+        UNION (SELECT p.user_id FROM matching.people p
+               JOIN unnest($13::text[], $14::text[], $15::text[]) AS three(x, y, z)
+                 ON p.seeks @> ARRAY[three.x, three.y, three.z]::varchar[] LIMIT $3)
         UNION (SELECT other.user_id FROM matching.registrations mine
                JOIN matching.known_events e ON e.event_id = mine.event_id
                JOIN matching.registrations other ON other.event_id = mine.event_id
@@ -296,10 +314,12 @@ CANDIDATES = """
 """
 
 
-def _pairs(tags: Sequence[str]) -> tuple[list[str], list[str]]:
+def _combinations(tags: Sequence[str], size: int) -> list[list[str]]:
+    """The combinations of `size` of a person's first tags, as one list per position
+    (what `unnest` takes), like the bulk ranking's pair and triple keys."""
     head = sorted(set(tags[: engine.PAIR_TAGS]))
-    pairs = [(x, y) for i, x in enumerate(head) for y in head[i + 1 :]]
-    return [x for x, _ in pairs], [y for _, y in pairs]
+    combinations = list(itertools.combinations(head, size))
+    return [[combination[i] for combination in combinations] for i in range(size)]
 
 
 async def rescore_person(conn: asyncpg.Connection, user_id: uuid.UUID) -> int:
@@ -312,7 +332,8 @@ async def rescore_person(conn: asyncpg.Connection, user_id: uuid.UUID) -> int:
     cap = INCREMENTAL_CAP
     found = await conn.fetch(
         CANDIDATES, user_id, cap["tags"], cap["pairs"], cap["events"], cap["city"],
-        *_pairs(me["seeks"]), *_pairs(me["offers"]),
+        *_combinations(me["seeks"], 2), *_combinations(me["offers"], 2),
+        *_combinations(me["seeks"], 3), *_combinations(me["offers"], 3),
     )  # fmt: skip
     ids = [user_id] + [row["user_id"] for row in found]
     people = await load_people(conn, ids)

@@ -46,8 +46,8 @@ SENIORITY_LADDER = (
 )  # fmt: skip
 
 # How many candidates each person keeps, overall and per upcoming event.
-TOP_K = 100
-TOP_K_PER_EVENT = 50
+TOP_K = 50
+TOP_K_PER_EVENT = 20
 
 # Popularity cap: one person in more than this many people's top 10 keeps full score in
 # the lists where they rank best; in the others they are demoted by the factor below.

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 
 from shared.errors import BadUserInput, Forbidden
-from shared.ratelimit import RateLimited, hit
+from shared.ratelimit import Limit, RateLimiter
 from subgraphs.messaging import live, permissions, presence
 from subgraphs.messaging.context import Context, Info
 from subgraphs.messaging.models import ConversationRow, MessageRow, ParticipantRow
@@ -53,19 +53,14 @@ def _client_message_id(value: str | None) -> str | None:
 
 
 async def _rate_limit(context: Context, user_id: uuid.UUID) -> None:
+    """At most CHAT_RATE_LIMIT_MESSAGES per window per sender, across every replica."""
     settings = context.settings
-    retry_after = await hit(
-        context.redis,
-        f"{settings.redis_prefix}:ratelimit:chat-send:{user_id}",
+    limit = Limit(
+        "chat-send",
         settings.chat_rate_limit_messages,
-        settings.chat_rate_limit_window_seconds,
+        max(1, round(settings.chat_rate_limit_window_seconds)),
     )
-    if retry_after is not None:
-        raise RateLimited(
-            f"Too many messages: at most {settings.chat_rate_limit_messages} every "
-            f"{settings.chat_rate_limit_window_seconds:g} s; retry in {retry_after} s",
-            retry_after,
-        )
+    await RateLimiter(context.redis, settings.redis_prefix).hit(limit, str(user_id))
 
 
 async def send_message(

@@ -38,6 +38,8 @@ class UserRow(Base):
     seeks: Mapped[list[str]] = mapped_column(ARRAY(String(50)), default=list)
     avatar_url: Mapped[str | None] = mapped_column(String(2048))
     visibility: Mapped[str] = mapped_column(String(20), default="members")
+    # Set by an admin (suspendUser): no log-in, no refresh, tokens revoked.
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

@@ -6,6 +6,7 @@ import strawberry
 
 from shared.auth import Principal
 from shared.auth import Role as RoleValue
+from shared.pagination import assumed_size
 from subgraphs.users.context import Info
 from subgraphs.users.models import UserRow
 
@@ -126,7 +127,8 @@ class User:
 
     @strawberry.field(
         description="The people this person blocks, most recent first; only they see it "
-        "(null for anyone else)"
+        "(null for anyone else)",
+        directives=assumed_size(50),
     )
     async def blocked_users(self, info: Info) -> list["User"] | None:
         viewer = await info.context.principal()
@@ -134,6 +136,11 @@ class User:
             return None
         rows = await info.context.blocked_users.load(self.row.id)
         return [User.from_row(row) for row in rows]
+
+    @strawberry.field(description="When an admin suspended the account; shown to admins only")
+    async def suspended_at(self, info: Info) -> datetime | None:
+        viewer = await info.context.principal()
+        return self.row.suspended_at if viewer is not None and viewer.is_admin else None
 
     @strawberry.field(description="Null when the profile's visibility hides it from you")
     async def profile(self, info: Info) -> Profile | None:

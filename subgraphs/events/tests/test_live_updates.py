@@ -34,6 +34,22 @@ subscription { myRegistrationChanged { change registration { status event { id }
 """
 
 
+async def my_changes_reached_redis(environment: StackEnvironment, user_id: str) -> None:
+    """The router opens the subgraph's subscription asynchronously: a change made before
+    it reaches Redis is (rightly) never heard of."""
+    channel = f"{environment.config.redis_prefix}:live:{registrations_channel(user_id)}"
+    watcher = Redis.from_url(environment.config.redis_url)
+
+    async def subscribed() -> bool:
+        [(_, count)] = await watcher.pubsub_numsub(channel)
+        return bool(count)
+
+    try:
+        await eventually(subscribed, "the subscription to reach Redis")
+    finally:
+        await watcher.aclose()
+
+
 async def test_every_replica_pushes_seat_counts_to_its_watchers(
     api: GraphQLClient, environment: StackEnvironment, stack: Stack
 ) -> None:
@@ -75,20 +91,10 @@ async def test_people_hear_when_they_are_promoted_from_the_waitlist(
     queued = (await api.data(REGISTER, {"id": event_id}, waiting.token))["registerForEvent"]
     assert queued["status"] == "WAITLISTED"
 
-    channel = f"{environment.config.redis_prefix}:live:{registrations_channel(waiting.id)}"
-    watcher = Redis.from_url(environment.config.redis_url)
-
-    async def subscribed() -> bool:
-        [(_, count)] = await watcher.pubsub_numsub(channel)
-        return bool(count)
-
     async with subscribe(
         environment.router_ws_url, MY_REGISTRATION_CHANGED, token=waiting.token
     ) as mine:
-        # The router opens the subgraph's subscription asynchronously: a change made
-        # before it reaches Redis is (rightly) never heard of.
-        await eventually(subscribed, "the subscription to reach Redis")
-        await watcher.aclose()
+        await my_changes_reached_redis(environment, waiting.id)
         await api.data(CANCEL_REGISTRATION, {"id": event_id}, seated.token)
         change = (await mine.next(within=10.0))["data"]["myRegistrationChanged"]
     assert change == {
@@ -141,3 +147,24 @@ async def test_a_change_published_while_redis_was_down_reaches_the_subscriber_on
     assert change["change"] == "CONFIRMED"
     assert change["registration"]["status"] == "CONFIRMED"
     assert change["registration"]["event"]["id"] == event_id
+
+
+async def test_changes_in_quick_succession_each_reach_me_with_their_event(
+    api: GraphQLClient, environment: StackEnvironment
+) -> None:
+    """Each live change carries its event and organizer, which the router fetches from two
+    subgraphs: three changes close together must still arrive as three."""
+    organizer = await with_role(api, environment.config.database_url, "organizer", "Organizer Ines")
+    events = [await published_event(api, organizer, title=f"Burst {n}") for n in range(3)]
+    person = await sign_up(api)
+    async with subscribe(
+        environment.router_ws_url, MY_REGISTRATION_CHANGED, token=person.token
+    ) as mine:
+        await my_changes_reached_redis(environment, person.id)
+        for event_id in events:
+            await api.data(REGISTER, {"id": event_id}, person.token)
+        heard = [(await mine.next(within=10.0))["data"]["myRegistrationChanged"] for _ in events]
+    assert sorted(change["registration"]["event"]["id"] for change in heard) == sorted(events)
+    assert {change["registration"]["event"]["organizer"]["name"] for change in heard} == {
+        "Organizer Ines"
+    }
