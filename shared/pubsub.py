@@ -312,6 +312,7 @@ class PubSub:
         fall behind before it is closed."""
         if isinstance(redis, str):
             redis = redis_client(url=redis, decode_responses=False)
+        self._redis = redis
         self._backend = ResilientRedisBackend(redis)
         self._broadcast = SafeBroadcast(self._backend, queue_size)
         self._prefix = prefix
@@ -337,22 +338,36 @@ class PubSub:
         self, channel: str, message: dict[str, Any], *, droppable: bool = False
     ) -> None:
         """`droppable`: an update a slow subscriber can miss (typing), shed first."""
+        await self.publish_many([channel], message, droppable=droppable)
+
+    async def publish_many(
+        self, channels: list[str], message: dict[str, Any], *, droppable: bool = False
+    ) -> None:
+        """The same update on several channels (say, each member's inbox), in one round
+        trip to Redis."""
+        if not channels:
+            return
+        encoded = self._encode(message, droppable)
         try:
             # A Redis that drops packets must not hold up the write that was just committed.
             async with asyncio.timeout(self.publish_timeout_seconds):
-                await self._broadcast.publish(
-                    self._channel(channel), self._encode(message, droppable)
-                )
+                if len(channels) == 1:
+                    await self._broadcast.publish(self._channel(channels[0]), encoded)
+                    return
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for channel in channels:
+                        pipe.publish(self._channel(channel), encoded)
+                    await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning(
                 "live update not published",
-                extra={"fields": {"channel": channel, "error": describe(exc)}},
+                extra={"fields": {"channels": channels[:3], "error": describe(exc)}},
             )
 
-    async def publish_many(self, updates: Iterable[tuple[str, dict[str, Any]]]) -> None:
-        """Several updates (channel, message) in one round trip, under one timeout: a
-        change that concerns many people at once (an event cancelled, a notification
-        to every attendee)."""
+    async def publish_each(self, updates: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Several updates (channel, message), each its own, in one round trip under one
+        timeout: a change that concerns many people at once (an event cancelled, a
+        notification to every attendee)."""
         encoded = [(self._channel(channel), self._encode(m, False)) for channel, m in updates]
         if not encoded:
             return

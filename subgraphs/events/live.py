@@ -34,4 +34,4 @@ async def announce(
     updates = [(registrations_channel(payload["user_id"]), payload) for payload in changes]
     if seats_changed and event is not None:
         updates.append((seats_channel(event.id), seats_snapshot(event)))
-    await pubsub.publish_many(updates)
+    await pubsub.publish_each(updates)

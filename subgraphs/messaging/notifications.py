@@ -186,7 +186,7 @@ async def notify(
         after_commit(session, mail_wakeup.set)
 
     async def publish() -> None:
-        await pubsub.publish_many(
+        await pubsub.publish_each(
             (notifications_channel(row.user_id), as_message(row)) for row in rows
         )
 
