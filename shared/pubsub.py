@@ -263,6 +263,7 @@ class PubSub:
     ) -> None:
         """`queue_size`: updates a subscriber may fall behind before it is closed."""
         redis = Redis.from_url(redis_url)  # bytes: broadcaster decodes them itself
+        self._redis = redis
         self._broadcast = SafeBroadcast(ResilientRedisBackend(redis), queue_size)
         self._prefix = prefix
         self._live = live_subscriptions.labels(service)
@@ -276,24 +277,41 @@ class PubSub:
     async def disconnect(self) -> None:
         await self._broadcast.disconnect()
 
-    async def publish(
-        self, channel: str, message: dict[str, Any], *, droppable: bool = False
-    ) -> None:
-        """`droppable`: an update a slow subscriber can miss (typing), shed first."""
+    def _encode(self, message: dict[str, Any], droppable: bool) -> str:
         if droppable:
             message = {**message, _DROPPABLE: True}
         if traceparent := current_traceparent():  # the delivery links to this span
             message = {**message, _TRACEPARENT: traceparent}
+        return json.dumps(message, default=str)
+
+    async def publish(
+        self, channel: str, message: dict[str, Any], *, droppable: bool = False
+    ) -> None:
+        """`droppable`: an update a slow subscriber can miss (typing), shed first."""
+        await self.publish_many([channel], message, droppable=droppable)
+
+    async def publish_many(
+        self, channels: list[str], message: dict[str, Any], *, droppable: bool = False
+    ) -> None:
+        """The same update on several channels (say, each member's inbox), in one round
+        trip to Redis."""
+        if not channels:
+            return
+        encoded = self._encode(message, droppable)
         try:
             # A Redis that drops packets must not hold up the write that was just committed.
             async with asyncio.timeout(self.publish_timeout_seconds):
-                await self._broadcast.publish(
-                    self._channel(channel), json.dumps(message, default=str)
-                )
+                if len(channels) == 1:
+                    await self._broadcast.publish(self._channel(channels[0]), encoded)
+                    return
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for channel in channels:
+                        pipe.publish(self._channel(channel), encoded)
+                    await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning(
                 "live update not published",
-                extra={"fields": {"channel": channel, "error": describe(exc)}},
+                extra={"fields": {"channels": channels[:3], "error": describe(exc)}},
             )
 
     @asynccontextmanager

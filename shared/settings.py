@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     # given up after this many attempts.
     mail_max_attempts: int = 8
 
+    # Chat (messaging): messages one person may send in a window, across all replicas.
+    chat_rate_limit_messages: int = 20
+    chat_rate_limit_window_seconds: float = 10.0
+
     # Matching: the full recompute of every recommendation list runs this often in each
     # matching process (one at a time across processes); 0 never runs it.
     matching_recompute_seconds: float = 3600.0
