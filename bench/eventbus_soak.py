@@ -62,9 +62,10 @@ class Load:
 
 
 class PersistentRedis(PrivateRedis):
-    """The tests' private Redis with an append-only file, as docker-compose.yml runs it:
-    a restart keeps the streams (without it every entry before a restart is gone, and
-    the check that each outbox row reached its stream cannot hold)."""
+    """The tests' private Redis with an append-only file synced on every write
+    (docker-compose.yml runs one with the default `everysec`): a restart keeps the
+    streams (without it every entry before a restart is gone, and the check that each
+    outbox row reached its stream cannot hold)."""
 
     def __init__(self, data_dir: Path) -> None:
         super().__init__(data_dir)
@@ -73,7 +74,8 @@ class PersistentRedis(PrivateRedis):
     async def start(self) -> None:
         self._process = await asyncio.create_subprocess_exec(
             "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "yes", "--dir", str(self._data_dir),
+            "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+            "--dir", str(self._data_dir),
             "--logfile", str(self._log_file),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip

@@ -12,7 +12,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.fastapi import GraphQLRouter
@@ -21,8 +20,8 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from shared.auth import TokenVerifier
 from shared.db import Database, serving_request
-from shared.eventbus import Outbox, OutboxRelay, stream_name
-from shared.jobs import Supervisor
+from shared.eventbus import Outbox, OutboxRelay, ProducerRetention, stream_name
+from shared.jobs import Supervisor, every
 from shared.logs import (
     configure_logging,
     describe,
@@ -34,6 +33,7 @@ from shared.metrics import http_request_seconds, http_requests
 from shared.migrations import upgrade
 from shared.pubsub import PubSub
 from shared.ratelimit import RateLimiter
+from shared.redis_client import redis_client
 from shared.revocation import Revocations
 from shared.settings import Settings, get_settings
 from shared.state_metrics import (
@@ -171,6 +171,16 @@ def serve_metrics(app: FastAPI, subgraph: Subgraph, settings: Settings) -> Metri
     return MetricsServer(settings.metrics_host, settings.metrics_port, collector)
 
 
+def database(settings: Settings, service: str, pool_size: int) -> Database:
+    return Database(
+        settings.database_url,
+        service,
+        pool_size,
+        idle_in_transaction_timeout_seconds=settings.database_idle_in_transaction_timeout_seconds,
+        after_commit_deadline_seconds=settings.after_commit_deadline_seconds,
+    )
+
+
 def create_app(subgraph: Subgraph) -> FastAPI:
     settings = get_settings()
     configure_logging(subgraph.name, settings.log_level, settings.log_json)
@@ -181,18 +191,21 @@ def create_app(subgraph: Subgraph) -> FastAPI:
             await asyncio.to_thread(upgrade, subgraph.name, settings.database_url)
         app.state.settings = settings
         app.state.service = subgraph.name
-        app.state.db = Database(settings.database_url, subgraph.name, settings.database_pool_size)
+        app.state.db = database(settings, subgraph.name, settings.database_pool_size)
         # Background jobs get their own small pool: a burst of requests never starves the
         # outbox relay or a consumer, and they never take a request's connection.
-        app.state.background_db = Database(
-            settings.database_url, subgraph.name, settings.database_background_pool_size
+        app.state.background_db = database(
+            settings, subgraph.name, settings.database_background_pool_size
         )
-        app.state.redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        app.state.redis = redis_client(settings)
         app.state.rate_limiter = RateLimiter(app.state.redis, settings.redis_prefix)
         app.state.revocations = Revocations(
             app.state.redis, settings.redis_prefix, settings.access_token_ttl_seconds
         )
-        app.state.pubsub = PubSub(settings.redis_url, settings.redis_prefix, service=subgraph.name)
+        app.state.pubsub = PubSub(
+            redis_client(settings, decode_responses=False), settings.redis_prefix,
+            service=subgraph.name,
+        )  # fmt: skip
         await app.state.pubsub.connect()
         for hook in subgraph.on_startup:
             await hook(app)
@@ -211,6 +224,16 @@ def create_app(subgraph: Subgraph) -> FastAPI:
                 settings.outbox_poll_seconds,
             )
             jobs.start("outbox_relay", relay.run)
+            retention = ProducerRetention(
+                app.state.background_db,
+                subgraph.outbox,
+                app.state.redis,
+                stream_name(settings.redis_prefix, subgraph.name),
+                subgraph.name,
+                outbox_retention_seconds=settings.outbox_retention_seconds,
+                stream_retention_seconds=settings.stream_retention_seconds,
+            )
+            jobs.start("retention", every(settings.retention_interval_seconds, retention.run_once))
         metrics_server = serve_metrics(app, subgraph, settings)
         log.info("subgraph started", extra={"fields": {"subgraph": subgraph.name}})
         try:

@@ -30,17 +30,28 @@ Reads of one statement (`read`) run in autocommit: no BEGIN and COMMIT round tri
 around a single SELECT, which is its own consistent snapshot anyway.
 """
 
+import asyncio
+import hashlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
 import asyncpg
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import MetaData, event, func, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
+from shared.logs import describe
 from shared.metrics import db_statements
+
+log = logging.getLogger(__name__)
 
 AfterCommit = Callable[[], Awaitable[None]]
 
@@ -68,8 +79,33 @@ def async_url(url: str) -> str:
 
 
 class Database:
-    def __init__(self, url: str, service: str, pool_size: int = 10) -> None:
-        self.engine = create_async_engine(async_url(url), pool_size=pool_size, max_overflow=0)
+    def __init__(
+        self,
+        url: str,
+        service: str,
+        pool_size: int = 10,
+        *,
+        idle_in_transaction_timeout_seconds: float = 60.0,
+        after_commit_deadline_seconds: float = 2.0,
+    ) -> None:
+        self.engine = create_async_engine(
+            async_url(url),
+            pool_size=pool_size,
+            max_overflow=0,
+            # Errors and logged statements never show bound values (password hashes,
+            # emails, tokens): only the statement.
+            hide_parameters=True,
+            connect_args={
+                "server_settings": {
+                    # A transaction left idle (a task stuck between two statements) is
+                    # ended by PostgreSQL rather than holding its locks for ever.
+                    "idle_in_transaction_session_timeout": str(
+                        int(idle_in_transaction_timeout_seconds * 1000)
+                    ),
+                }
+            },
+        )
+        self.after_commit_deadline_seconds = after_commit_deadline_seconds
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # Same pool; the connection runs each statement in its own implicit transaction.
         self._read_sessions = async_sessionmaker(
@@ -93,8 +129,17 @@ class Database:
         async with self.sessions() as session:
             async with session.begin():
                 yield session
-            for callback in session.info.pop("after_commit", []):
-                await callback()
+            callbacks = session.info.pop("after_commit", [])
+        if callbacks:
+            await run_after_commit(callbacks, self.after_commit_deadline_seconds)
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection outside any transaction (each statement commits by
+        itself): for work that must wait on something else between statements, such as
+        the outbox relay publishing to Redis, without holding a transaction open."""
+        async with self.engine.connect() as connection:
+            yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -127,5 +172,70 @@ class Database:
 
 
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
-    """Run `callback` once the session's transaction has committed (never on rollback)."""
+    """Run `callback` once the session's transaction has committed (never on rollback).
+
+    A transaction's callbacks run concurrently (at most `AFTER_COMMIT_CONCURRENCY` at a
+    time), each on its own: one that fails is logged and the others still run, and
+    whatever has not finished by the database's `after_commit_deadline_seconds` is
+    abandoned and logged. The change is committed by then; this is best-effort work
+    such as live updates, which must not hold the response for long."""
     session.info.setdefault("after_commit", []).append(callback)
+
+
+# Enough to publish a large batch of live updates in a few round trips' time, without
+# opening a Redis connection per update.
+AFTER_COMMIT_CONCURRENCY = 32
+
+
+async def run_after_commit(callbacks: list[AfterCommit], deadline_seconds: float) -> None:
+    """Runs a committed transaction's callbacks (see `after_commit`)."""
+    turns = asyncio.Semaphore(AFTER_COMMIT_CONCURRENCY)
+
+    async def isolated(callback: AfterCommit) -> None:
+        async with turns:
+            try:
+                await callback()
+            except Exception as exc:
+                log.error(
+                    "after-commit work failed",
+                    exc_info=exc,
+                    extra={"fields": {"callback": _name(callback), "error": describe(exc)}},
+                )
+
+    tasks = [asyncio.ensure_future(isolated(callback)) for callback in callbacks]
+    _, unfinished = await asyncio.wait(tasks, timeout=deadline_seconds)
+    if unfinished:
+        for task in unfinished:
+            task.cancel()
+        await asyncio.wait(unfinished)
+        log.warning(
+            "after-commit work abandoned at its deadline",
+            extra={
+                "fields": {
+                    "abandoned": len(unfinished),
+                    "of": len(tasks),
+                    "deadline_seconds": deadline_seconds,
+                }
+            },
+        )
+
+
+def _name(callback: AfterCommit) -> str:
+    return getattr(callback, "__qualname__", repr(callback))
+
+
+def advisory_lock_key(name: str) -> int:
+    """A PostgreSQL advisory lock key (a signed 64-bit integer) for a name."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def release_advisory_lock(connection: AsyncConnection, key: int) -> None:
+    """Releases a session advisory lock; if that cannot be done (the connection broke,
+    or the task was cancelled), the connection is discarded so that no pooled
+    connection goes on holding the lock: PostgreSQL releases it with the session."""
+    try:
+        await connection.scalar(select(func.pg_advisory_unlock(key)))
+    except BaseException:
+        await connection.invalidate()
+        raise

@@ -30,7 +30,7 @@ import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
@@ -44,6 +44,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    delete,
     func,
     insert,
     select,
@@ -56,7 +57,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.backoff import Backoff
-from shared.db import Database, after_commit
+from shared.db import Database, advisory_lock_key, after_commit, release_advisory_lock
 from shared.jobs import heartbeat
 from shared.logs import describe
 from shared.metrics import (
@@ -64,6 +65,7 @@ from shared.metrics import (
     domain_events_dead_lettered,
     domain_events_published,
     domain_events_trimmed,
+    retention_removed,
 )
 from shared.telemetry import TRACEPARENT, consuming, current_traceparent, producing
 
@@ -205,6 +207,18 @@ class Outbox:
 
 
 class OutboxRelay:
+    """Copies a producer's unsent outbox rows to its stream, oldest first.
+
+    Never inside a database transaction: the relay takes its producer's relay lock (a
+    PostgreSQL session advisory lock: one relay at a time per producer, whichever
+    replica gets it, so the stream holds each producer's events in commit order), reads
+    a batch, publishes it to Redis with no transaction open and no row locked, then
+    marks the rows sent. A Redis that stops answering costs a socket timeout with one
+    idle connection held, never a transaction idle with row locks in it. A crash
+    between XADD and marking sends the batch again (at least once; the event id is the
+    consumers' idempotency key).
+    """
+
     batch_size = 200
 
     def __init__(
@@ -222,6 +236,8 @@ class OutboxRelay:
         self._stream = stream
         self._service = service
         self._poll_seconds = poll_seconds
+        # Two replicas of one producer share it; producers never do.
+        self._lock_key = advisory_lock_key(f"outbox-relay:{stream}")
 
     async def run(self) -> None:
         backoff = Backoff()
@@ -248,36 +264,42 @@ class OutboxRelay:
         self._outbox.wakeup.clear()
 
     async def relay_batch(self) -> int:
+        """Relays one batch; the number of rows sent (0 when another replica relays)."""
         table = self._outbox.table
-        async with self._db.transaction() as session:
-            rows = (
-                await session.execute(
-                    select(table)
-                    .where(table.c.published_at.is_(None))
-                    .order_by(table.c.position)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not rows:
+        async with self._db.autocommit() as connection:
+            locked = await connection.scalar(select(func.pg_try_advisory_lock(self._lock_key)))
+            if not locked:
                 return 0
-            pipeline = self._redis.pipeline(transaction=False)
-            events = [_event_from_outbox_row(row) for row in rows]
-            for event in events:
-                pipeline.xadd(self._stream, event.to_stream_fields())  # type: ignore[arg-type]
-            with producing(
-                f"relay {self._stream}", [event.traceparent for event in events]
-            ) as span:
-                span.set_attribute("messaging.batch.message_count", len(events))
-                await pipeline.execute()
-            await session.execute(
-                update(table)
-                .where(table.c.position.in_([row.position for row in rows]))
-                .values(published_at=func.now())
-            )
+            try:
+                rows = (
+                    await connection.execute(
+                        select(table)
+                        .where(table.c.published_at.is_(None))
+                        .order_by(table.c.position)
+                        .limit(self.batch_size)
+                    )
+                ).all()
+                if not rows:
+                    return 0
+                await self._publish([_event_from_outbox_row(row) for row in rows])
+                await connection.execute(
+                    update(table)
+                    .where(table.c.position.in_([row.position for row in rows]))
+                    .values(published_at=func.now())
+                )
+            finally:
+                await release_advisory_lock(connection, self._lock_key)
         for row in rows:
             domain_events_published.labels(self._service, row.type).inc()
         return len(rows)
+
+    async def _publish(self, events: list[DomainEvent]) -> None:
+        pipeline = self._redis.pipeline(transaction=False)
+        for event in events:
+            pipeline.xadd(self._stream, event.to_stream_fields())  # type: ignore[arg-type]
+        with producing(f"relay {self._stream}", [event.traceparent for event in events]) as span:
+            span.set_attribute("messaging.batch.message_count", len(events))
+            await pipeline.execute()
 
 
 def _event_from_outbox_row(row: Any) -> DomainEvent:
@@ -332,6 +354,8 @@ class StreamConsumer:
         max_deliveries: int = 5,
         redelivery_idle_ms: int = 30_000,
         forget_consumers_idle_ms: int = 3_600_000,
+        processed_retention_seconds: float = 14 * 24 * 3600,
+        purge_every_seconds: float = 600.0,
     ) -> None:
         self._db = db
         self._processed = processed
@@ -347,6 +371,9 @@ class StreamConsumer:
         self.redelivery_idle_ms = redelivery_idle_ms
         self.forget_consumers_idle_ms = forget_consumers_idle_ms
         self._next_forget = 0.0
+        self.processed_retention_seconds = processed_retention_seconds
+        self.purge_every_seconds = purge_every_seconds
+        self._next_purge = 0.0
 
     async def ensure_group(self) -> None:
         try:
@@ -365,6 +392,7 @@ class StreamConsumer:
                 while True:
                     heartbeat()
                     await self._forget_idle_consumers()
+                    await self._purge_processed_now_and_then()
                     await self._claim_idle()
                     await self._read(">", block_ms=1000)
                     backoff.reset()
@@ -431,6 +459,34 @@ class StreamConsumer:
                 and consumer["idle"] > self.forget_consumers_idle_ms
             ):
                 await self._redis.xgroup_delconsumer(self._stream, self._group, consumer["name"])
+
+    async def _purge_processed_now_and_then(self) -> None:
+        if time.monotonic() < self._next_purge:
+            return
+        self._next_purge = time.monotonic() + self.purge_every_seconds
+        await self.purge_processed()
+
+    async def purge_processed(self) -> int:
+        """Forgets the ids of events this group applied long ago (the consumer's
+        retention chore, run every `purge_every_seconds` in its loop): older than
+        `processed_retention_seconds`, and never one an entry still pending may need
+        (an entry applied but not acknowledged before a crash is recognised by its id)."""
+        cutoff = time.time() - self.processed_retention_seconds
+        summary: Any = await self._redis.xpending(self._stream, self._group)
+        if summary["pending"]:
+            # An hour's slack for the clocks of Redis and PostgreSQL to disagree.
+            cutoff = min(cutoff, stream_id_seconds(summary["min"]) - 3600)
+        table = self._processed
+        async with self._db.transaction() as session:
+            result: Any = await session.execute(
+                delete(table).where(
+                    table.c.consumer == self._group,
+                    table.c.processed_at < datetime.fromtimestamp(cutoff, UTC),
+                )
+            )
+        purged = int(result.rowcount or 0)
+        retention_removed.labels(self._service, "processed_event_ids").inc(purged)
+        return purged
 
     async def handle(self, stream_id: str, fields: dict[str, str]) -> None:
         if not fields:
@@ -553,11 +609,110 @@ def consume(
             app.state.service,
             max_deliveries=settings.event_max_deliveries,
             redelivery_idle_ms=int(settings.event_redelivery_seconds * 1000),
+            processed_retention_seconds=settings.processed_events_retention_seconds,
+            purge_every_seconds=settings.retention_interval_seconds,
         )
         await consumer.run()
 
     run.__name__ = f"consume_{producer}_events"
     return run
+
+
+# Retention ---------------------------------------------------------------------------
+
+
+def stream_id_key(stream_id: str) -> tuple[int, int]:
+    """A stream entry id as a pair that sorts as Redis orders entries."""
+    milliseconds, _, sequence = str(stream_id).partition("-")
+    return int(milliseconds), int(sequence or 0)
+
+
+def stream_id_seconds(stream_id: str) -> float:
+    """When Redis added the entry (its id's milliseconds), in Unix seconds."""
+    return stream_id_key(stream_id)[0] / 1000
+
+
+async def oldest_needed(redis: Redis, stream: str, group: dict[str, Any]) -> str | None:
+    """The id of the oldest entry `group` (an XINFO GROUPS reply) still needs: its
+    oldest pending entry, or else the first it has not been given; None if neither."""
+    if group["pending"]:
+        summary: Any = await redis.xpending(stream, group["name"])
+        return str(summary["min"])
+    after: Any = await redis.xrange(stream, min=f"({group['last-delivered-id']}", count=1)
+    return str(after[0][0]) if after else None
+
+
+async def trim_stream(redis: Redis, stream: str, retention_seconds: float) -> int:
+    """Removes the entries older than `retention_seconds`, but never one a consumer
+    group has not acknowledged (pending) or not read yet; the number removed.
+
+    A group that stopped reading for good therefore holds the stream from its position
+    on: delete the group (`XGROUP DESTROY`) once it is retired."""
+    minimum = f"{int((time.time() - retention_seconds) * 1000)}-0"
+    if not await redis.exists(stream):
+        return 0
+    groups: Any = await redis.xinfo_groups(stream)
+    for group in groups:
+        needed = await oldest_needed(redis, stream, group)
+        if needed is not None and stream_id_key(needed) < stream_id_key(minimum):
+            minimum = needed
+    return int(await redis.xtrim(stream, minid=minimum, approximate=False))
+
+
+async def purge_outbox(db: Database, outbox: Outbox, retention_seconds: float) -> int:
+    """Deletes outbox rows published more than `retention_seconds` ago (they are in the
+    stream); unpublished rows stay, however old. The number deleted."""
+    table = outbox.table
+    async with db.transaction() as session:
+        result: Any = await session.execute(
+            delete(table).where(
+                table.c.published_at < func.now() - timedelta(seconds=retention_seconds)
+            )
+        )
+    return int(result.rowcount or 0)
+
+
+class ProducerRetention:
+    """A producer's retention chore (supervised, every `RETENTION_INTERVAL_SECONDS`):
+    published outbox rows purged, the stream trimmed by age."""
+
+    def __init__(
+        self,
+        db: Database,
+        outbox: Outbox,
+        redis: Redis,
+        stream: str,
+        service: str,
+        *,
+        outbox_retention_seconds: float,
+        stream_retention_seconds: float,
+    ) -> None:
+        self._db = db
+        self._outbox = outbox
+        self._redis = redis
+        self._stream = stream
+        self._service = service
+        self._outbox_retention = outbox_retention_seconds
+        self._stream_retention = stream_retention_seconds
+
+    async def run_once(self) -> None:
+        try:
+            purged = await purge_outbox(self._db, self._outbox, self._outbox_retention)
+            trimmed = await trim_stream(self._redis, self._stream, self._stream_retention)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            # Nothing grows unsafely meanwhile: the next round catches up.
+            log.warning("retention skipped", extra={"fields": {"error": describe(exc)}})
+            return
+        retention_removed.labels(self._service, "outbox_rows").inc(purged)
+        retention_removed.labels(self._service, "stream_entries").inc(trimmed)
+        if purged or trimmed:
+            log.info(
+                "retention",
+                extra={"fields": {"stream": self._stream, "outbox_rows_purged": purged,
+                                  "stream_entries_trimmed": trimmed}},
+            )  # fmt: skip
 
 
 DEAD_LETTER_FIELDS_PREFIX = "dead_letter_"

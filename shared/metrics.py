@@ -72,6 +72,12 @@ domain_events_trimmed = Counter(
     "Entries a consumer got back after the stream had trimmed them (acknowledged, skipped)",
     ["service", "consumer"],
 )
+retention_removed = Counter(
+    "meetinity_retention_removed_total",
+    "What the retention chores removed: published outbox rows, stream entries older than"
+    " the retention, ids of events applied long ago",
+    ["service", "what"],
+)
 live_subscriptions = Gauge(
     "meetinity_live_subscriptions",
     "GraphQL subscriptions this process is serving now",

@@ -25,7 +25,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,10 +35,12 @@ from broadcaster import Broadcast, Event
 from broadcaster._backends.redis import RedisBackend
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.backoff import Backoff
 from shared.logs import describe
 from shared.metrics import live_subscriptions, live_updates_dropped
+from shared.redis_client import redis_client
 from shared.telemetry import current_traceparent, delivered
 
 log = logging.getLogger(__name__)
@@ -199,8 +201,8 @@ class ResilientRedisBackend(RedisBackend):
     no channel yet, stop, and never listen again; here it is ready only after. Its
     listener dies with its connection; here it waits and listens again (redis-py
     reconnects and subscribes the channels again) and then tells every subscriber to
-    resync. It reads with a timeout, so redis-py's health checks notice a Redis that
-    stopped answering.
+    resync. It reads with a timeout and watches redis-py's health-check PINGs, so a
+    Redis that stopped answering counts as a lost connection too.
     """
 
     def __init__(self, redis: Redis) -> None:
@@ -209,21 +211,39 @@ class ResilientRedisBackend(RedisBackend):
         self._ready = asyncio.Event()
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._listener: asyncio.Task[None] | None = None
+        # Times redis-py connected the listening connection again. Its retry reconnects
+        # (and subscribes again) within a read when Redis came back quickly, and the
+        # read then raises nothing: this count is how the listener learns of it.
+        self._reconnections = 0
+        self._watched: Any = None
 
     async def subscribe(self, channel: str) -> None:
         await self._pubsub.subscribe(channel)
+        connection = self._pubsub.connection
+        if connection is not None and connection is not self._watched:
+            # Registered once connected: it counts reconnections only.
+            connection.register_connect_callback(self._reconnected)
+            self._watched = connection
         self._ready.set()
+
+    def _reconnected(self, connection: Any) -> None:
+        self._reconnections += 1
 
     async def _pubsub_listener(self) -> None:
         backoff = Backoff()
         # Updates published after the last time Redis was heard from may be lost.
         last_heard = time.time()
         disconnected = False
+        reconnections = self._reconnections
         while True:
             await self._ready.wait()
             try:
                 while self._pubsub.subscribed:
                     message = await self._pubsub.get_message(timeout=1.0)
+                    await self._check_answering()
+                    if self._reconnections != reconnections:
+                        reconnections = self._reconnections
+                        disconnected = True  # and updates published meanwhile were lost
                     if disconnected:
                         disconnected = False
                         # A transaction committing now may have stamped its rows when it
@@ -246,6 +266,27 @@ class ResilientRedisBackend(RedisBackend):
             if not self._pubsub.subscribed:
                 self._ready.clear()
 
+    async def publish_many(self, updates: list[tuple[str, str]]) -> None:
+        pipeline = self._conn.pipeline(transaction=False)
+        for channel, message in updates:
+            pipeline.publish(channel, message)
+        await pipeline.execute()
+
+    async def _check_answering(self) -> None:
+        """A Redis that stopped answering (frozen, or the path to it black-holed) sends
+        nothing and raises nothing: the listener would wait for ever, and updates
+        published meanwhile would be lost without a resync. redis-py PINGs a connection
+        once it was silent for its health-check interval; a PING unanswered within the
+        socket timeout means the connection is dead: drop it (redis-py connects and
+        subscribes again on the next read)."""
+        connection = self._pubsub.connection
+        if connection is None or not connection.health_check_interval:
+            return
+        overdue = asyncio.get_running_loop().time() - connection.next_health_check
+        if overdue > (connection.socket_timeout or 5.0):
+            await connection.disconnect(nowait=True)
+            raise RedisTimeoutError(f"Redis did not answer a health check for {overdue:.1f} s")
+
     def _forward(self, message: dict[str, Any]) -> None:
         try:
             event = Event(channel=message["channel"].decode(), message=message["data"].decode())
@@ -259,11 +300,21 @@ class PubSub:
     publish_timeout_seconds = 1.0
 
     def __init__(
-        self, redis_url: str, prefix: str, *, queue_size: int = 100, service: str = "meetinity"
+        self,
+        redis: Redis | str,
+        prefix: str,
+        *,
+        queue_size: int = 100,
+        service: str = "meetinity",
     ) -> None:
-        """`queue_size`: updates a subscriber may fall behind before it is closed."""
-        redis = Redis.from_url(redis_url)  # bytes: broadcaster decodes them itself
-        self._broadcast = SafeBroadcast(ResilientRedisBackend(redis), queue_size)
+        """`redis`: a client from `shared.redis_client` without decoding (broadcaster
+        decodes itself), or a URL to make one. `queue_size`: updates a subscriber may
+        fall behind before it is closed."""
+        if isinstance(redis, str):
+            redis = redis_client(url=redis, decode_responses=False)
+        self._redis = redis
+        self._backend = ResilientRedisBackend(redis)
+        self._broadcast = SafeBroadcast(self._backend, queue_size)
         self._prefix = prefix
         self._live = live_subscriptions.labels(service)
 
@@ -276,24 +327,57 @@ class PubSub:
     async def disconnect(self) -> None:
         await self._broadcast.disconnect()
 
-    async def publish(
-        self, channel: str, message: dict[str, Any], *, droppable: bool = False
-    ) -> None:
-        """`droppable`: an update a slow subscriber can miss (typing), shed first."""
+    def _encode(self, message: dict[str, Any], droppable: bool) -> str:
         if droppable:
             message = {**message, _DROPPABLE: True}
         if traceparent := current_traceparent():  # the delivery links to this span
             message = {**message, _TRACEPARENT: traceparent}
+        return json.dumps(message, default=str)
+
+    async def publish(
+        self, channel: str, message: dict[str, Any], *, droppable: bool = False
+    ) -> None:
+        """`droppable`: an update a slow subscriber can miss (typing), shed first."""
+        await self.publish_many([channel], message, droppable=droppable)
+
+    async def publish_many(
+        self, channels: list[str], message: dict[str, Any], *, droppable: bool = False
+    ) -> None:
+        """The same update on several channels (say, each member's inbox), in one round
+        trip to Redis."""
+        if not channels:
+            return
+        encoded = self._encode(message, droppable)
         try:
             # A Redis that drops packets must not hold up the write that was just committed.
             async with asyncio.timeout(self.publish_timeout_seconds):
-                await self._broadcast.publish(
-                    self._channel(channel), json.dumps(message, default=str)
-                )
+                if len(channels) == 1:
+                    await self._broadcast.publish(self._channel(channels[0]), encoded)
+                    return
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for channel in channels:
+                        pipe.publish(self._channel(channel), encoded)
+                    await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning(
                 "live update not published",
-                extra={"fields": {"channel": channel, "error": describe(exc)}},
+                extra={"fields": {"channels": channels[:3], "error": describe(exc)}},
+            )
+
+    async def publish_each(self, updates: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Several updates (channel, message), each its own, in one round trip under one
+        timeout: a change that concerns many people at once (an event cancelled, a
+        notification to every attendee)."""
+        encoded = [(self._channel(channel), self._encode(m, False)) for channel, m in updates]
+        if not encoded:
+            return
+        try:
+            async with asyncio.timeout(self.publish_timeout_seconds):
+                await self._backend.publish_many(encoded)
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning(
+                "live update not published",
+                extra={"fields": {"updates": len(encoded), "error": describe(exc)}},
             )
 
     @asynccontextmanager

@@ -31,6 +31,20 @@ class Settings(BaseSettings):
     # Every Redis key, stream and channel starts with this, so that test runs,
     # developers and environments sharing one Redis never see each other's data.
     redis_prefix: str = "meetinity"
+    # Every Redis client (shared/redis_client.py): a Redis that accepts connections but
+    # stops answering fails a call within these rather than the kernel's TCP timeout.
+    # The socket timeout must exceed the 1 s a stream consumer blocks in XREADGROUP.
+    redis_connect_timeout_seconds: float = 2.0
+    redis_socket_timeout_seconds: float = 5.0
+    # An idle connection is PINGed before use after this long (and the live-updates
+    # listener's, which is never idle, is declared dead when a PING goes unanswered).
+    redis_health_check_seconds: int = 10
+    # A transaction idle this long (a client or job that stopped between statements)
+    # is ended by PostgreSQL, releasing its row locks.
+    database_idle_in_transaction_timeout_seconds: float = 60.0
+    # Work run after a commit (live updates) runs concurrently and is abandoned after
+    # this long, so a slow Redis never holds the response of a committed change.
+    after_commit_deadline_seconds: float = 2.0
 
     # Access tokens are signed by the users subgraph with this RSA key; the
     # other subgraphs only need the public half, which they fetch as a JWKS.
@@ -85,6 +99,17 @@ class Settings(BaseSettings):
     # A background job silent (no heartbeat) this long is reported stuck by /readyz.
     job_stuck_after_seconds: float = 60.0
 
+    # Retention. Stream entries older than this are trimmed, but never one a consumer
+    # group has not acknowledged; published outbox rows are deleted after this long
+    # (they are in the stream), and the ids of events a consumer applied after
+    # `processed_events_retention_seconds` (longer than the stream keeps entries, so
+    # an event read again is still recognised). The chores run every
+    # `retention_interval_seconds`.
+    stream_retention_seconds: float = 7 * 24 * 3600
+    outbox_retention_seconds: float = 24 * 3600
+    processed_events_retention_seconds: float = 14 * 24 * 3600
+    retention_interval_seconds: float = 600.0
+
     # Prometheus metrics are served on this port, apart from the public one, so that
     # only Prometheus reaches them (NetworkPolicy); None serves none.
     metrics_port: int | None = None
@@ -109,6 +134,10 @@ class Settings(BaseSettings):
     # A mail the server keeps refusing (or for someone with no known address) is
     # given up after this many attempts.
     mail_max_attempts: int = 8
+
+    # Chat (messaging): messages one person may send in a window, across all replicas.
+    chat_rate_limit_messages: int = 20
+    chat_rate_limit_window_seconds: float = 10.0
 
     # Matching: the full recompute of every recommendation list runs this often in each
     # matching process (one at a time across processes); 0 never runs it.

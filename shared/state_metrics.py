@@ -1,6 +1,7 @@
 """The state an operator alerts on, read when Prometheus scrapes.
 
-Outbox backlog (rows, age of the oldest), consumer groups' lag and pending entries on
+Outbox backlog (rows, age of the oldest), consumer groups' lag (entries, and the age of
+the oldest entry a group still needs) and pending entries on
 the streams a subgraph produces and their dead letters, connection pools in use and
 waiting. (Background jobs' heartbeats are gauges `shared.jobs` sets as they beat.) Read at scrape
 time rather than sampled by a job, so a gauge is never stale and costs nothing between
@@ -9,6 +10,7 @@ collector hands its reads to the app's event loop and waits for them.
 """
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -20,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.pool import QueuePool
 
 from shared.db import Database
-from shared.eventbus import Outbox, dead_letter_stream
+from shared.eventbus import Outbox, dead_letter_stream, oldest_needed, stream_id_seconds
 
 Families = list[GaugeMetricFamily]
 StateReader = Callable[[], Awaitable[Families]]
@@ -152,6 +154,13 @@ def stream_groups_reader(service: str, redis: Redis, stream: str) -> StateReader
             "stream",
             "group",
         )
+        lag_seconds = _gauge(
+            "meetinity_stream_consumer_lag_seconds",
+            "Age of the oldest entry a consumer group has not acknowledged or not read yet"
+            " (0 when none); the stream's retention must stay well above it",
+            "stream",
+            "group",
+        )
         length = _gauge("meetinity_stream_length", "Entries in the stream", "stream")
         letters = _gauge(
             "meetinity_stream_dead_letters",
@@ -160,14 +169,19 @@ def stream_groups_reader(service: str, redis: Redis, stream: str) -> StateReader
             "stream",
         )
         letters.add_metric([service, stream], await redis.xlen(dead_letter_stream(stream)))
+        families = [lag, lag_seconds, pending, length, letters]
         if not await redis.exists(stream):
-            return [lag, pending, length, letters]
+            return families
         length.add_metric([service, stream], await redis.xlen(stream))
+        now = time.time()
         for group in await redis.xinfo_groups(stream):
             name = group["name"]
             pending.add_metric([service, stream, name], group["pending"])
             lag.add_metric([service, stream, name], await _group_lag(redis, stream, group))
-        return [lag, pending, length, letters]
+            needed = await oldest_needed(redis, stream, group)
+            age = max(0.0, now - stream_id_seconds(needed)) if needed else 0.0
+            lag_seconds.add_metric([service, stream, name], age)
+        return families
 
     return read
 

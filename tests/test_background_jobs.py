@@ -128,4 +128,6 @@ async def test_readiness_reports_each_background_job(
     async with httpx.AsyncClient() as client:
         response = await client.get(environment.config.url("events", "/readyz"))
     assert response.status_code == 200
-    assert response.json()["jobs"] == {"consume_users_events": "ok", "outbox_relay": "ok"}
+    assert response.json()["jobs"] == {
+        "consume_users_events": "ok", "outbox_relay": "ok", "retention": "ok",
+    }  # fmt: skip

@@ -25,6 +25,10 @@ query Demo($text: String!) {
 }
 """
 
+CHATS = """
+query { conversations(first: 10) { edges { node { kind unreadCount } } } unreadMessageCount }
+"""
+
 
 async def test_demo_data_loads_twice_without_duplicates(
     api: GraphQLClient, environment: StackEnvironment
@@ -69,6 +73,17 @@ async def test_demo_data_loads_twice_without_duplicates(
     assert "both attend *Remote ML Reading Group*" in reasons
     assert any("which you seek" in text for text in reasons)
     assert any("which you offer" in text for text in reasons)
+
+    # Ada has chats waiting: the same ones, however often the seed ran.
+    ada = await api.data(
+        "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }",
+        {"e": "ada@meetinity.dev", "p": DEMO_PASSWORD},
+    )
+    chats = await api.data(CHATS, token=ada["login"]["accessToken"])
+    conversations = [edge["node"] for edge in chats["conversations"]["edges"]]
+    assert sorted(c["kind"] for c in conversations) == ["DIRECT", "DIRECT", "GROUP"]
+    assert sorted(c["unreadCount"] for c in conversations) == [1, 2, 2]
+    assert chats["unreadMessageCount"] == 5
 
 
 async def _graces_events(api: GraphQLClient, title: str) -> list[dict[str, Any]]:

@@ -13,6 +13,8 @@ import pytest
 from redis.asyncio import Redis
 
 from shared.pubsub import PubSub, Resync, SubscriberTooSlow
+from shared.redis_client import redis_client
+from shared.settings import Settings
 from subgraphs.events.tests.test_outbox import private_redis
 from tests.support.environment import TEST_REDIS_URL
 from tests.support.metrics import counter_value
@@ -20,8 +22,10 @@ from tests.support.waiting import eventually
 
 
 @asynccontextmanager
-async def live_updates(redis_url: str = TEST_REDIS_URL, **options: Any) -> AsyncIterator[PubSub]:
-    pubsub = PubSub(redis_url, f"test-pubsub-{uuid.uuid4().hex[:8]}", **options)
+async def live_updates(
+    redis: str | Redis = TEST_REDIS_URL, **options: Any
+) -> AsyncIterator[PubSub]:
+    pubsub = PubSub(redis, f"test-pubsub-{uuid.uuid4().hex[:8]}", **options)
     await pubsub.connect()
     try:
         yield pubsub
@@ -126,3 +130,23 @@ async def test_the_listener_survives_an_unreadable_message() -> None:
                 assert await next_update(updates) == {"ok": True}
         finally:
             await raw.aclose()
+
+
+async def test_subscribers_are_told_to_resync_after_redis_froze_and_thawed(tmp_path: Path) -> None:
+    """A frozen Redis closes nothing and answers nothing: the listener notices from its
+    unanswered health checks, and once Redis answers again subscribers resync."""
+    quick = Settings(redis_socket_timeout_seconds=1.0, redis_health_check_seconds=1)
+    async with private_redis(tmp_path) as redis:
+        client = redis_client(quick, url=redis.url, decode_responses=False)
+        async with live_updates(client) as pubsub, pubsub.subscribe("seats") as updates:
+            await pubsub.publish("seats", {"before": True})
+            assert await next_update(updates) == {"before": True}
+            redis.freeze()
+            try:
+                await asyncio.sleep(4)  # health checks go unanswered
+                await pubsub.publish("seats", {"lost": True})  # times out, logged
+            finally:
+                redis.thaw()
+            assert isinstance(await next_update(updates, within=15), Resync)
+            await pubsub.publish("seats", {"after": True})
+            assert await next_update(updates) == {"after": True}

@@ -48,14 +48,14 @@ async def test_every_subgraph_is_reachable_through_the_router(api: GraphQLClient
     person = await sign_up(api, "Reach")
     data = await api.data(
         "{ me { name } recommendations { edges { node { score } } } unreadMessageCount"
-        " conversations { id } }",
+        " conversations { edges { node { id } } } }",
         token=person.token,
     )
     assert data == {
         "me": {"name": "Reach"},
         "recommendations": {"edges": []},
         "unreadMessageCount": 0,
-        "conversations": [],
+        "conversations": {"edges": []},
     }
 
 

@@ -3,18 +3,18 @@
 import uuid
 from typing import Any
 
-from redis.asyncio import Redis
 from sqlalchemy import func, literal, select, true
 
 from shared.db import Database
 from shared.eventbus import dead_letters, replay_dead_letter, stream_name
+from shared.redis_client import redis_client
 from shared.settings import get_settings
 
 
 async def list_dead_letters(producer: str) -> list[str]:
     """One line per dead letter of `producer`'s stream: id, group, event, reason, error."""
     settings = get_settings()
-    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    redis = redis_client(settings)
     try:
         letters = await dead_letters(redis, stream_name(settings.redis_prefix, producer))
     finally:
@@ -32,7 +32,7 @@ async def replay_dead_letters(producer: str, letter_ids: list[str]) -> list[str]
     """Puts dead letters back on their stream (all of them when `letter_ids` is empty)."""
     settings = get_settings()
     stream = stream_name(settings.redis_prefix, producer)
-    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    redis = redis_client(settings)
     try:
         if not letter_ids:
             letter_ids = [letter_id for letter_id, _ in await dead_letters(redis, stream)]

@@ -4,6 +4,7 @@ The first admin is the one thing made in SQL: every deployment bootstraps its
 first admin that way, and admins grant every other role through the API.
 """
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -140,6 +141,7 @@ async def seed_demo_data(router_url: str, database_url: str) -> list[str]:
     await _make_admin(database_url, admin.email)
     admin_token = client.sign_in(admin)["accessToken"]
     tokens: dict[str, str] = {}
+    ids: dict[str, str] = {}
     for person in PEOPLE:
         session = client.sign_in(person)
         if person.role != "admin" and session["user"]["role"].lower() != person.role:
@@ -150,6 +152,7 @@ async def seed_demo_data(router_url: str, database_url: str) -> list[str]:
             )
             session = client.sign_in(person)
         tokens[person.email] = session["accessToken"]
+        ids[person.email] = session["user"]["id"]
         client.call(
             "mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { id } }",
             {"input": person.profile},
@@ -167,9 +170,11 @@ async def seed_demo_data(router_url: str, database_url: str) -> list[str]:
     for email in ("ada@meetinity.dev", "alan@meetinity.dev", "margaret@meetinity.dev",
                   "katherine@meetinity.dev", "linus@meetinity.dev"):  # fmt: skip
         client.call(register, {"id": event_ids["Remote ML Reading Group"]}, tokens[email])
+    _seed_chats(client, tokens, ids)
     lines = [f"Demo accounts (password: {DEMO_PASSWORD}):"]
     lines += [f"  {person.email:<26} {person.role:<10} {person.name}" for person in PEOPLE]
     lines += [f"Demo events: {', '.join(event_ids)}"]
+    lines += ["Demo chats: ada@meetinity.dev has unread messages from Grace, Alan and a group"]
     return lines
 
 
@@ -215,3 +220,67 @@ def _seed_events(client: DemoClient, organizer_token: str) -> dict[str, str]:
                         {"id": current["id"]}, organizer_token)  # fmt: skip
         ids[event["title"]] = current["id"]
     return ids
+
+
+CHATS = [  # (from, to, messages)
+    (
+        "grace@meetinity.dev",
+        "ada@meetinity.dev",
+        [
+            "Hi Ada! Paris Python Night is full, 3 seats and a waitlist already.",
+            "Could you share the venue's access instructions with the attendees?",
+        ],
+    ),
+    (
+        "alan@meetinity.dev",
+        "ada@meetinity.dev",
+        [
+            "Thanks for the introduction to Katherine, we're meeting on Thursday.",
+        ],
+    ),
+]
+GROUP_TITLE = "Speakers' corner"
+GROUP_MESSAGES = [
+    ("katherine@meetinity.dev", "Who's up for a fintech panel in June?"),
+    ("linus@meetinity.dev", "Count me in if there's a slot on open source payments."),
+]
+START_DIRECT = "mutation($id: ID!) { startDirectConversation(userId: $id) { id } }"
+MY_CONVERSATIONS = "{ conversations(first: 100) { edges { node { id title } } } }"
+CREATE_GROUP = """mutation($title: String!, $ids: [ID!]!) {
+    createGroupConversation(title: $title, userIds: $ids) { id } }"""
+SEND = """mutation($id: ID!, $body: String!, $key: String) {
+    sendMessage(conversationId: $id, body: $body, clientMessageId: $key) { seq } }"""
+
+
+def _call_once_known(client: DemoClient, query: str, variables: dict[str, Any], token: str) -> Any:
+    """Messaging learns of new people from the users stream a moment after sign-up."""
+    for _ in range(100):
+        try:
+            return client.call(query, variables, token)
+        except RuntimeError as error:
+            if "NOT_FOUND" not in str(error):
+                raise
+            time.sleep(0.1)
+    return client.call(query, variables, token)
+
+
+def _seed_chats(client: DemoClient, tokens: dict[str, str], ids: dict[str, str]) -> None:
+    """A few conversations with unread messages for Ada; the client ids keep each
+    message single however often the seed runs."""
+    for sender, recipient, messages in CHATS:
+        started = _call_once_known(client, START_DIRECT, {"id": ids[recipient]}, tokens[sender])
+        conversation_id = started["startDirectConversation"]["id"]
+        for n, body in enumerate(messages):
+            variables = {"id": conversation_id, "body": body, "key": f"demo-{n}"}
+            client.call(SEND, variables, tokens[sender])
+    owner = tokens["katherine@meetinity.dev"]
+    mine = client.call(MY_CONVERSATIONS, {}, owner)["conversations"]["edges"]
+    group = next((e["node"]["id"] for e in mine if e["node"]["title"] == GROUP_TITLE), None)
+    if group is None:
+        members = [ids[email] for email in ("ada@meetinity.dev", "linus@meetinity.dev")]
+        created = _call_once_known(
+            client, CREATE_GROUP, {"title": GROUP_TITLE, "ids": members}, owner
+        )
+        group = created["createGroupConversation"]["id"]
+    for n, (sender, body) in enumerate(GROUP_MESSAGES):
+        client.call(SEND, {"id": group, "body": body, "key": f"demo-{n}"}, tokens[sender])

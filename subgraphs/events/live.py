@@ -31,7 +31,7 @@ async def announce(
     """After a seat-changing function committed: wakes the outbox relay, then tells each
     person whose registration changed and, if the counts changed, the event's watchers."""
     outbox.wakeup.set()
-    for payload in changes:
-        await pubsub.publish(registrations_channel(payload["user_id"]), payload)
+    updates = [(registrations_channel(payload["user_id"]), payload) for payload in changes]
     if seats_changed and event is not None:
-        await pubsub.publish(seats_channel(event.id), seats_snapshot(event))
+        updates.append((seats_channel(event.id), seats_snapshot(event)))
+    await pubsub.publish_each(updates)

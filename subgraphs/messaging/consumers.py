@@ -7,7 +7,10 @@ idempotent by event id in the same transaction as the effect, resumes after a cr
 - events: each registration's status (`event_registrations`), event titles
   (`known_events`), and the notifications for registration outcomes and for events
   moved or cancelled;
-- matching: a notification for both people of a new match.
+- matching: a notification for both people of a new match, and their DIRECT
+  conversation.
+
+Registrations also decide who is in an event's chat room (`rooms.py`).
 """
 
 import uuid
@@ -21,9 +24,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.app import BackgroundJob
+from shared.db import after_commit
 from shared.eventbus import DomainEvent, consume
 from shared.pubsub import PubSub
-from subgraphs.messaging.models import processed_events
+from subgraphs.messaging import live, rooms
+from subgraphs.messaging.conversations import direct_conversation
+from subgraphs.messaging.models import BlockRow, processed_events
 from subgraphs.messaging.notification_models import (
     EventRegistrationRow,
     KnownEventRow,
@@ -52,21 +58,37 @@ TIME_AND_PLACE = {
 
 
 async def remember_recipients(session: AsyncSession, event: DomainEvent) -> None:
+    """Who people are (name, avatar, email), newest version winning field by field."""
     if event.type == "user.registered":
-        name, email = event.payload["name"], event.payload.get("email")
-    elif event.type == "user.profile_updated" and "name" in event.payload.get("changed", {}):
-        name, email = event.payload["changed"]["name"], None
+        changed = {key: event.payload.get(key) for key in ("name", "avatar_url", "email")}
+    elif event.type == "user.profile_updated":
+        changed = {
+            key: value
+            for key, value in event.payload.get("changed", {}).items()
+            if key in ("name", "avatar_url")
+        }
     else:
         return
+    if not changed:
+        return
     upsert = insert(RecipientRow).values(
-        user_id=uuid.UUID(event.aggregate_id), name=name, email=email, version=event.version
+        user_id=uuid.UUID(event.aggregate_id),
+        name=changed.get("name") or "",
+        avatar_url=changed.get("avatar_url"),
+        email=changed.get("email"),
+        version=event.version,
     )
     newer = RecipientRow.version < upsert.excluded.version
+    updates = {
+        field: case((newer, getattr(upsert.excluded, field)), else_=getattr(RecipientRow, field))
+        for field in ("name", "avatar_url")
+        if field in changed
+    }
     await session.execute(
         upsert.on_conflict_do_update(
             index_elements=[RecipientRow.user_id],
             set_={
-                "name": case((newer, upsert.excluded.name), else_=RecipientRow.name),
+                **updates,
                 # Only the sign-up carries the address: keep it whatever order events come in.
                 "email": func.coalesce(upsert.excluded.email, RecipientRow.email),
                 "version": func.greatest(RecipientRow.version, upsert.excluded.version),
@@ -74,6 +96,31 @@ async def remember_recipients(session: AsyncSession, event: DomainEvent) -> None
             },
         )
     )
+
+
+async def remember_block(session: AsyncSession, event: DomainEvent) -> None:
+    """Who blocks whom (the chat refuses a DIRECT conversation between them). The
+    version is the blocker's: a late, older event never undoes a newer one."""
+    upsert = insert(BlockRow).values(
+        blocker_id=uuid.UUID(event.payload["blocker_id"]),
+        blocked_id=uuid.UUID(event.payload["blocked_id"]),
+        blocked=event.type == "user.blocked",
+        version=event.version,
+    )
+    await session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[BlockRow.blocker_id, BlockRow.blocked_id],
+            set_={"blocked": upsert.excluded.blocked, "version": upsert.excluded.version},
+            where=BlockRow.version < upsert.excluded.version,
+        )
+    )
+
+
+async def follow_users(session: AsyncSession, event: DomainEvent) -> None:
+    if event.type in ("user.blocked", "user.unblocked"):
+        await remember_block(session, event)
+    else:
+        await remember_recipients(session, event)
 
 
 # events stream -------------------------------------------------------------------------
@@ -163,6 +210,7 @@ async def follow_registration(session: AsyncSession, pubsub: PubSub, event: Doma
             where=EventRegistrationRow.version < upsert.excluded.version,
         )
     )
+    await rooms.follow_registration(session, pubsub, event_id, user_id)
     title, when = await _event_title(session, event_id)
     described = registration_notification(payload.get("change", ""), payload["status"], title, when)
     if described is None:
@@ -187,6 +235,8 @@ async def remember_event(session: AsyncSession, event: DomainEvent) -> None:
         "starts_at": datetime.fromisoformat(payload["starts_at"]),
         "version": event.version,
     }
+    if "organizer_id" in payload:  # event.published names the organizer (event rooms)
+        values["organizer_id"] = uuid.UUID(payload["organizer_id"])
     upsert = insert(KnownEventRow).values(event_id=uuid.UUID(event.aggregate_id), **values)
     await session.execute(
         upsert.on_conflict_do_update(
@@ -257,6 +307,14 @@ async def announce_match(pubsub: PubSub, session: AsyncSession, event: DomainEve
         ).all()
     )
     event_id = None if payload.get("event_id") is None else uuid.UUID(payload["event_id"])
+    # Their DIRECT conversation, ready for the first hello (the one they have, if any).
+    conversation, created = await direct_conversation(session, first, second)
+    if created:
+
+        async def announce() -> None:
+            await live.publish_inbox_event(pubsub, [first, second], conversation.id, "ADDED", 0)
+
+        after_commit(session, announce)
     where = ""
     if event_id is not None:
         title, _ = await _event_title(session, event_id)
@@ -273,6 +331,7 @@ async def announce_match(pubsub: PubSub, session: AsyncSession, event: DomainEve
                 body=f"You and {other_name} should meet{where}. Say hello!",
                 match_id=match_id,
                 event_id=event_id,
+                conversation_id=conversation.id,
             ),
         )
 
@@ -298,6 +357,6 @@ def _consume(producer: str, handler: LiveHandler) -> BackgroundJob:
     return run
 
 
-follow_users_stream = consume("users", remember_recipients, processed=processed_events, group=GROUP)
+follow_users_stream = consume("users", follow_users, processed=processed_events, group=GROUP)
 follow_events_stream = _consume("events", follow_events)
 follow_matching_stream = _consume("matching", announce_match)

@@ -186,8 +186,9 @@ async def notify(
         after_commit(session, mail_wakeup.set)
 
     async def publish() -> None:
-        for row in rows:
-            await pubsub.publish(notifications_channel(row.user_id), as_message(row))
+        await pubsub.publish_each(
+            (notifications_channel(row.user_id), as_message(row)) for row in rows
+        )
 
     after_commit(session, publish)
     return rows

@@ -118,6 +118,7 @@ def profile_snapshot(user: UserRow) -> dict[str, Any]:
         "offers": user.offers,
         "seeks": user.seeks,
         "visibility": user.visibility,
+        "avatar_url": user.avatar_url,
     }
 
 

@@ -10,6 +10,7 @@ consumer held, is still applied exactly once.
 import asyncio
 import dataclasses
 import json
+import signal
 import time
 import uuid
 from collections import Counter
@@ -71,10 +72,21 @@ class PrivateRedis:
         )  # fmt: skip
         await eventually(self._answers, f"redis-server on port {self.port}", within=10)
 
+    def freeze(self) -> None:
+        """Stops the server without closing anything (SIGSTOP): connections stay open and
+        new ones are accepted by the kernel, but nothing is answered until `thaw`."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
     async def stop(self) -> None:
         process, self._process = self._process, None
         if process is None or process.returncode is not None:
             return
+        process.send_signal(signal.SIGCONT)  # a frozen one would never handle SIGTERM
         process.terminate()
         try:
             await asyncio.wait_for(process.wait(), 10)

@@ -21,6 +21,7 @@ from subgraphs.events.tests.test_outbox import (
     running,
     streams,
 )
+from tests.support.metrics import counter_value
 
 __all__ = ["streams"]  # the fixture, shared with test_outbox
 
@@ -130,8 +131,11 @@ async def test_an_entry_trimmed_after_delivery_is_acknowledged_and_skipped(
     await streams.consumer(apply).ensure_group()
     await streams.redis.xreadgroup(streams.group, "consumer-1", {streams.stream: ">"}, count=1)
     await streams.redis.xdel(streams.stream, trimmed_id)
+    before = counter_value("meetinity_domain_events_trimmed_total", "test", streams.group)
     async with running(streams.consumer(apply)):
         await streams.all_acknowledged()
         await asyncio.sleep(0)
     assert applied == [kept.id]
     assert await streams.pending_ids() == []
+    after = counter_value("meetinity_domain_events_trimmed_total", "test", streams.group)
+    assert after - before == 1

@@ -14,11 +14,13 @@ from subgraphs.matching.tests.support import (
 )
 from tests.support.environment import StackEnvironment
 from tests.support.graphql import GraphQLClient
-from tests.support.users import Person
+from tests.support.users import Person, with_role
 from tests.support.waiting import eventually
 
 BLOCK = "mutation Block($id: ID!) { blockUser(userId: $id) { id } }"
 UNBLOCK = "mutation Unblock($id: ID!) { unblockUser(userId: $id) { id } }"
+SUSPEND = "mutation Suspend($id: ID!) { suspendUser(userId: $id) { id } }"
+UNSUSPEND = "mutation Unsuspend($id: ID!) { unsuspendUser(userId: $id) { id } }"
 SCORE = "query Score($id: ID!) { user(id: $id) { id matchScore matchReasons { kind text } } }"
 
 
@@ -96,3 +98,14 @@ async def test_suspended_and_deleted_people_are_not_recommended(
     version = await bump_version(config.database_url, other.id)
     await publish_user_event(config, "user.deleted", other.id, payload, version)
     await _gone(api, viewer, other, "the deleted person to leave the list")
+
+
+async def test_a_person_suspended_by_an_admin_leaves_recommendations_until_reinstated(
+    api: GraphQLClient, environment: StackEnvironment
+) -> None:
+    admin = await with_role(api, environment.config.database_url, "admin")
+    viewer, other = await _pair(api)
+    await api.data(SUSPEND, {"id": other.id}, admin.token)
+    await _gone(api, viewer, other, "the suspended person to leave the list")
+    await api.data(UNSUSPEND, {"id": other.id}, admin.token)
+    await wait_until_recommended(api, viewer, [other], within=5)

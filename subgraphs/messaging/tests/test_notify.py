@@ -20,6 +20,7 @@ from subgraphs.messaging.tests.support import (
     notifications_of,
     wait_for_notifications,
 )
+from tests.support.chat import START_DIRECT
 from tests.support.environment import StackEnvironment
 from tests.support.graphql import GraphQLClient, subscribe
 from tests.support.metrics import sql_statements
@@ -98,7 +99,7 @@ async def test_a_dedupe_key_keeps_one_unread_notification_until_it_is_read(
     assert read["readAt"] is not None
 
 
-async def test_a_new_match_notifies_both_people(
+async def test_a_new_match_notifies_both_people_and_opens_their_conversation(
     api: GraphQLClient, environment: StackEnvironment
 ) -> None:
     ada, bob = await sign_up(api, "Ada Matched"), await sign_up(api, "Bob Matched")
@@ -135,6 +136,11 @@ async def test_a_new_match_notifies_both_people(
     assert (for_ada["kind"], for_ada["title"]) == ("NEW_MATCH", "New match: Bob Matched")
     assert (for_bob["kind"], for_bob["title"]) == ("NEW_MATCH", "New match: Ada Matched")
     assert for_ada["target"]["matchId"] == for_bob["target"]["matchId"] == str(match_id)
+    # And their DIRECT conversation, the one the notification opens.
+    conversation_id = for_ada["target"]["conversationId"]
+    assert conversation_id and for_bob["target"]["conversationId"] == conversation_id
+    started = await api.data(START_DIRECT, {"userId": bob.id}, ada.token)
+    assert started["startDirectConversation"]["id"] == conversation_id
 
 
 async def test_a_page_of_notifications_costs_constant_sql(
