@@ -10,6 +10,7 @@ import { openTelemetrySetup } from '@graphql-hive/plugin-opentelemetry/setup';
 import { trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { renderLaboratory } from '@graphql-hive/render-laboratory';
 import { getOperationAST } from 'graphql';
 import { Counter, register } from 'prom-client';
 import { bearerToken, CLOCK_TOLERANCE_SECONDS, keyStore, signingKey, tokenGate } from './auth.ts';
@@ -165,6 +166,37 @@ const errorCodeMetrics: GatewayPlugin = {
   },
 };
 
+// GraphiQL's first screen: log in as the demo admin (`make dev` seeds her).
+const WELCOME_QUERY = `# Welcome to Meetinity. Log in, then add the header
+# {"Authorization": "Bearer <accessToken>"} below to call the rest.
+mutation LogIn {
+  login(email: "ada@meetinity.dev", password: "meetinity-demo") {
+    accessToken
+    user { id name role }
+  }
+}
+`;
+const welcomeOperation = {
+  id: 'meetinity-welcome', name: 'LogIn', query: WELCOME_QUERY,
+  variables: '', headers: '', extensions: '',
+};
+const welcomeTab = {
+  id: 'meetinity-welcome-tab', type: 'operation',
+  data: { id: welcomeOperation.id, name: welcomeOperation.name },
+};
+// Runs in the page before the Laboratory reads localStorage (keys `hive-laboratory:*`).
+const seedWelcomeTab = `(function () {
+  var key = 'hive-laboratory:';
+  var tabs = JSON.parse(localStorage.getItem(key + 'tabs') || '[]');
+  if (tabs.length) return;
+  var operations = JSON.parse(localStorage.getItem(key + 'operations') || '[]')
+    .filter(function (operation) { return operation.id !== ${JSON.stringify(welcomeOperation.id)}; });
+  localStorage.setItem(key + 'operations', JSON.stringify(operations.concat([${JSON.stringify(welcomeOperation)}])));
+  localStorage.setItem(key + 'tabs', JSON.stringify([${JSON.stringify(welcomeTab)}]));
+  localStorage.setItem(key + 'activeTabId', JSON.stringify(${JSON.stringify(welcomeTab.id)}));
+})();
+`;
+
 export const gatewayConfig = defineConfig({
   port: Number(env.ROUTER_PORT ?? 4000),
   host: env.ROUTER_HOST ?? '0.0.0.0',
@@ -173,18 +205,13 @@ export const gatewayConfig = defineConfig({
   readinessCheckEndpoint: '/readiness',
   landingPage: false,
   // GET /graphql serves the bundled GraphiQL, which works offline (not in production).
-  graphiql: production ? false : {
-    title: 'Meetinity GraphiQL',
-    defaultQuery: `# Welcome to Meetinity. Log in, then add the header
-# {"Authorization": "Bearer <accessToken>"} below to call the rest.
-mutation LogIn {
-  login(email: "ada@meetinity.dev", password: "meetinity-demo") {
-    accessToken
-    user { id name role }
-  }
-}
-`,
-  },
+  graphiql: production ? false : { title: 'Meetinity GraphiQL' },
+  // Hive Laboratory ignores GraphiQL's defaultQuery (it would open on "No operation
+  // selected"), and reads its tabs from localStorage: seed the welcome operation there
+  // when the browser has no tabs yet, so a first visit opens on it and later visits keep
+  // the user's own tabs. (@graphql-hive/render-laboratory comes with the gateway.)
+  renderGraphiQL: (options) =>
+    renderLaboratory(options).replace('<script>', `<script>${seedWelcomeTab}`),
   maskedErrors: true,
   blockFieldSuggestions: true,
   disableIntrospection: production ? {} : undefined,

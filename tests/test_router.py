@@ -1,5 +1,8 @@
 """The router as clients meet it: one endpoint, GraphiQL, health, limits, masked errors, ids."""
 
+import asyncio
+import json
+
 from tests.support.environment import StackEnvironment
 from tests.support.graphql import GraphQLClient
 from tests.support.users import sign_up
@@ -9,6 +12,30 @@ async def test_graphiql_is_served_on_get(api: GraphQLClient) -> None:
     response = await api.http.get(api.url, headers={"accept": "text/html"})
     assert response.status_code == 200
     assert "<title>Meetinity GraphiQL</title>" in response.text
+    # It opens on the welcome operation (log in as the demo admin), not on "No operation
+    # selected": the page seeds the Laboratory's tabs before it renders.
+    page = response.text
+    seed = page.index("localStorage.setItem(key + 'tabs'")
+    assert seed < page.index("HiveLaboratory.renderLaboratory(")
+    assert '"id":"meetinity-welcome-tab","type":"operation"' in page
+    assert 'mutation LogIn {\\n  login(email: \\"ada@meetinity.dev\\"' in page
+    # The seeding script itself, run against an empty localStorage, opens the welcome tab.
+    script = page[page.index("<script>") + len("<script>") : page.index("function prepareBlob")]
+    storage = (
+        "var s = {}; var localStorage = "
+        "{getItem: (k) => s[k] ?? null, setItem: (k, v) => { s[k] = v; }};"
+    )
+    node = await asyncio.create_subprocess_exec(
+        "node", "-e", f"{storage}{script}; console.log(JSON.stringify(s))",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(node.communicate(), timeout=30)
+    assert node.returncode == 0
+    stored = {key: json.loads(value) for key, value in json.loads(output).items()}
+    assert stored["hive-laboratory:activeTabId"] == "meetinity-welcome-tab"
+    [operation] = stored["hive-laboratory:operations"]
+    assert operation["id"] == stored["hive-laboratory:tabs"][0]["data"]["id"]
+    assert "mutation LogIn" in operation["query"]
 
 
 async def test_health_and_readiness(api: GraphQLClient, environment: StackEnvironment) -> None:

@@ -37,12 +37,20 @@ DATA_DIR = REPO_ROOT / ".data"
 EMBEDDED_REDIS_PORT = 6390
 
 
+def private_runtime_dir(data_dir: Path) -> Path:
+    """`.data/run`, mode 0700 as platformdirs requires of a runtime folder (it warns with
+    RuntimeDirWarning otherwise). Earlier versions made it with the umask's 0755, so an
+    existing folder is put right too."""
+    runtime_dir = data_dir / "run"
+    runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    runtime_dir.chmod(0o700)
+    return runtime_dir
+
+
 @contextmanager
 def embedded_postgres() -> Iterator[str]:
     # pgserver asks platformdirs for a runtime folder, which warns when none is set.
-    runtime_dir = DATA_DIR / "run"
-    runtime_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(private_runtime_dir(DATA_DIR)))
     import pgserver
 
     server = pgserver.get_server(DATA_DIR / "postgres", cleanup_mode="stop")  # type: ignore[attr-defined]

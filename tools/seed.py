@@ -179,27 +179,47 @@ async def seed_demo_data(router_url: str, database_url: str) -> list[str]:
 
 
 def _seed_events(client: DemoClient, organizer_token: str) -> dict[str, str]:
-    """Creates the demo events the organizer does not have yet; returns title → id."""
+    """Brings the organizer's demo events to their demo state; returns title → id.
+
+    `make dev` seeds on every start, against the same `.data/`: an event seeded weeks ago
+    may have started since (registration would be refused), been cancelled, or be a
+    draft whose publishing failed. Started events are moved forward to their demo dates,
+    cancelled ones are made again, and events meant to be published get published.
+    """
     mine = client.call(
-        "{ me { organizedEvents(first: 100) { edges { node { id title } } } } }",
+        "{ me { organizedEvents(first: 100) { edges { node { id title status startsAt } } } } }",
         {},
         organizer_token,
     )["me"]["organizedEvents"]["edges"]
-    existing = {edge["node"]["title"]: edge["node"]["id"] for edge in mine}
+    existing = {
+        edge["node"]["title"]: edge["node"]
+        for edge in mine
+        if edge["node"]["status"] != "CANCELLED"
+    }
+    ids: dict[str, str] = {}
+    now = datetime.now(ZoneInfo("UTC"))
     for event in demo_events():
         publish = event.pop("publish")
-        if event["title"] in existing:
-            continue
-        created = client.call(
-            "mutation($input: EventInput!) { createEvent(input: $input) { id } }",
-            {"input": event},
-            organizer_token,
-        )["createEvent"]["id"]
-        if publish:
-            client.call("mutation($id: ID!) { publishEvent(id: $id) { id } }", {"id": created},
-                        organizer_token)  # fmt: skip
-        existing[event["title"]] = created
-    return existing
+        current = existing.get(event["title"])
+        if current is None:
+            current = client.call(
+                "mutation($input: EventInput!) { createEvent(input: $input) { id status } }",
+                {"input": event},
+                organizer_token,
+            )["createEvent"]
+        elif datetime.fromisoformat(current["startsAt"]) <= now:
+            client.call(
+                "mutation($id: ID!, $input: EventInput!) {"
+                " updateEvent(id: $id, input: $input) { id } }",
+                {"id": current["id"],
+                 "input": {"startsAt": event["startsAt"], "endsAt": event["endsAt"]}},
+                organizer_token,
+            )  # fmt: skip
+        if publish and current["status"] == "DRAFT":
+            client.call("mutation($id: ID!) { publishEvent(id: $id) { id } }",
+                        {"id": current["id"]}, organizer_token)  # fmt: skip
+        ids[event["title"]] = current["id"]
+    return ids
 
 
 CHATS = [  # (from, to, messages)
