@@ -54,9 +54,11 @@ async def whole_trace(environment: StackEnvironment, trace_id: str) -> list[Span
     async def with_consumer() -> list[Span]:
         spans = read_trace(traces_file(environment), trace_id)
         # Messaging consumes the users stream too: wait for the events subgraph's consumer,
-        # and for the router, whose spans reach the collector in batches of their own.
+        # and for the router and the users relay, whose spans reach the collector in
+        # batches of their own (the relay's can come after the consumer's).
         consumed = [s for s in _by(spans, "events") if s["name"] == "consume user.registered"]
-        complete = consumed and _children(spans, consumed[0]) and _by(spans, "router")
+        relayed = [s for s in _by(spans, "users") if s["kind"] == "producer"]
+        complete = consumed and _children(spans, consumed[0]) and _by(spans, "router") and relayed
         return spans if complete else []
 
     found: list[Span] = await eventually(with_consumer, "the consumer's spans", within=20)
