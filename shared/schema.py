@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
@@ -22,7 +23,7 @@ from strawberry.types.graphql import OperationType
 from shared.errors import client_error_code, is_client_error
 from shared.metrics import graphql_errors, graphql_operations, operation_label
 from shared.settings import get_settings
-from shared.telemetry import tracer
+from shared.telemetry import operation_span
 
 log = logging.getLogger("shared.graphql")
 
@@ -51,7 +52,7 @@ class OperationObserver(SchemaExtension):
     """
 
     def on_operation(self) -> Iterator[None]:
-        with tracer.start_as_current_span("graphql.operation") as span:
+        with operation_span("graphql.operation") as span:
             yield
             service, operation, kind = _operation(self.execution_context)
             span.update_name(f"{kind} {operation}")
@@ -114,20 +115,23 @@ class SubgraphSchema(Schema):
 def federated_schema(**kwargs: Any) -> Schema:
     settings = get_settings()
     # Limits on the document, as at the router (defence in depth: a subgraph port reached
-    # directly is held to them too).
-    limits: list[Any] = [
-        lambda: QueryDepthLimiter(max_depth=settings.subgraph_max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.subgraph_max_aliases),
+    # directly is held to them too). Each limiter builds its rule classes when constructed,
+    # and the ValidationCache is keyed by those classes: built per request, every
+    # validation would miss the cache. So the rules are built once, here.
+    limits = [
+        QueryDepthLimiter(max_depth=settings.subgraph_max_depth),
+        MaxAliasesLimiter(max_alias_count=settings.subgraph_max_aliases),
     ]
     if settings.production:
-        limits.append(DisableIntrospection)
+        limits.append(DisableIntrospection())
+    rules = [rule for limit in limits for rule in limit.validation_rules]
     schema = SubgraphSchema(
         federation_version=FEDERATION_VERSION,
         extensions=[
             # The router sends the same few operations again and again: parse and
             # validate each one once.
             lambda: ParserCache(maxsize=1000),
-            *limits,
+            lambda: AddValidationRules(rules),
             lambda: ValidationCache(maxsize=1000),
             OperationObserver,
             lambda: MaskErrors(
