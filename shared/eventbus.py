@@ -374,6 +374,7 @@ class StreamConsumer:
         self.processed_retention_seconds = processed_retention_seconds
         self.purge_every_seconds = purge_every_seconds
         self._next_purge = 0.0
+        self._next_claim = 0.0
 
     async def ensure_group(self) -> None:
         try:
@@ -431,7 +432,12 @@ class StreamConsumer:
 
     async def _claim_idle(self) -> None:
         """Takes entries left unacknowledged for a while: ours whose handler failed, and
-        those of a consumer that died. Follows XAUTOCLAIM's cursor through the whole list."""
+        those of a consumer that died. Follows XAUTOCLAIM's cursor through the whole list.
+        Looks a few times per redelivery delay, not on every read: under load the loop
+        turns for each handful of entries, and each look is a round trip to Redis."""
+        if time.monotonic() < self._next_claim:
+            return
+        self._next_claim = time.monotonic() + min(5.0, self.redelivery_idle_ms / 4000)
         cursor = "0-0"
         while True:
             cursor, entries, *rest = await self._redis.xautoclaim(
