@@ -136,9 +136,15 @@ class TokenVerifier:
     fetch. A failed fetch is not retried before a backoff (1 s, doubling to a minute)
     and keeps the keys already known; with none known, tokens are answered with
     SERVICE_UNAVAILABLE (retryable) rather than refused.
+
+    A token verified once is remembered until it expires (at most `remembered_tokens`):
+    an app sends the same token with each request for its whole life, and the RSA
+    verification was the largest fixed cost of a request. The token's key is still
+    looked up each time, so a key rotated out stops being trusted as above.
     """
 
     ttl_seconds = 300.0
+    remembered_tokens = 10_000
     refetch_interval_seconds = 10.0
     max_backoff_seconds = 60.0
 
@@ -161,6 +167,7 @@ class TokenVerifier:
         self._retry_at = -math.inf
         self._failures = 0
         self._lock = asyncio.Lock()
+        self._verified: dict[str, tuple[str, Principal]] = {}
         if jwks is not None:
             self._load(jwks)
 
@@ -218,9 +225,17 @@ class TokenVerifier:
         return self._keys[kid]
 
     async def verify(self, token: str) -> Principal:
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            kid, principal = remembered
+            await self._key(kid)
+            if time.time() > principal.expires_at + CLOCK_SKEW_SECONDS:
+                del self._verified[token]
+                raise Unauthenticated("Access token expired", reason="TOKEN_EXPIRED")
+            return principal
         try:
-            header = jwt.get_unverified_header(token)
-            key = await self._key(str(header.get("kid", "")))
+            kid = str(jwt.get_unverified_header(token).get("kid", ""))
+            key = await self._key(kid)
             claims = jwt.decode(
                 token,
                 key,
@@ -230,7 +245,7 @@ class TokenVerifier:
                 leeway=CLOCK_SKEW_SECONDS,
                 options={"require": ["exp", "sub", "iss", "aud"]},
             )
-            return Principal(
+            principal = Principal(
                 user_id=uuid.UUID(claims["sub"]),
                 role=Role(claims["role"]),
                 issued_at=float(claims.get("iat", 0)),
@@ -241,6 +256,10 @@ class TokenVerifier:
             raise Unauthenticated("Access token expired", reason="TOKEN_EXPIRED") from None
         except (jwt.InvalidTokenError, ValueError, KeyError, TypeError):
             raise Unauthenticated("Invalid access token", reason="TOKEN_INVALID") from None
+        if len(self._verified) >= self.remembered_tokens:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[token] = (kid, principal)
+        return principal
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -11,7 +11,13 @@ import httpx
 import jwt
 import pytest
 
-from shared.auth import Role, TokenSigner, TokenVerifier, generate_private_key_file
+from shared.auth import (
+    CLOCK_SKEW_SECONDS,
+    Role,
+    TokenSigner,
+    TokenVerifier,
+    generate_private_key_file,
+)
 from shared.errors import ServiceUnavailable, Unauthenticated
 
 JWKS_URL = "http://users.test/.well-known/jwks.json"
@@ -110,3 +116,33 @@ async def test_verification_allows_a_small_clock_skew(tmp_path: Path) -> None:
     )
     with pytest.raises(Unauthenticated):
         await verifier.verify(long_expired)
+
+
+async def test_a_token_is_verified_once_and_remembered_until_it_expires(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signer = _signer(tmp_path, "key")
+    verifier = TokenVerifier("meetinity-users", "meetinity", jwks=signer.jwks())
+    decoded = 0
+    decode = jwt.decode
+
+    def counting_decode(*args: object, **kwargs: object) -> object:
+        nonlocal decoded
+        decoded += 1
+        return decode(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    user_id = uuid.uuid4()
+    claims = {"sub": str(user_id), "role": "member", "iss": "meetinity-users",
+              "aud": "meetinity"}  # fmt: skip
+    # Valid for one more second, counting the clock skew allowed.
+    expires_at = int(time.time()) - CLOCK_SKEW_SECONDS + 1
+    token = jwt.encode({**claims, "exp": expires_at}, signer._private_key, "RS256",
+                       headers={"kid": signer.jwk["kid"]})  # fmt: skip
+    for _ in range(3):
+        assert (await verifier.verify(token)).user_id == user_id
+    assert decoded == 1
+    await asyncio.sleep(1.5)
+    with pytest.raises(Unauthenticated) as refused:
+        await verifier.verify(token)
+    assert (refused.value.extensions or {})["reason"] == "TOKEN_EXPIRED"

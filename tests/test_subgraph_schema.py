@@ -1,5 +1,7 @@
 """How every subgraph's schema treats the operations the router sends again and again."""
 
+from typing import Any
+
 import strawberry
 from strawberry.extensions.validation_cache import _get_validate_cache
 
@@ -17,7 +19,7 @@ async def test_an_operation_sent_again_is_not_validated_again() -> None:
     schema = federated_schema(query=Query)
     # The cache is Strawberry's, shared by every schema with the same maxsize: count
     # what this test adds to it.
-    validations = _get_validate_cache(1000)
+    validations: Any = _get_validate_cache(1000)  # an lru_cache
     query = "query Greeting { greeting }"
 
     first = await schema.execute(query)
