@@ -78,7 +78,11 @@ function withCode(error: any): any {
   // else produces a wrong code, so only missing ones are filled in.
   if (typeof code === 'string' && code) return error;
   const json = typeof error.toJSON === 'function' ? error.toJSON() : { ...error };
-  return { ...json, extensions: { ...json.extensions, code: codeOf(error) } };
+  const given = codeOf(error);
+  // Hive Router's planner reports variable errors without an HTTP status (a 500 follows):
+  // they are the client's, 400 as with the JavaScript planner.
+  const http = json.extensions?.http ?? (given === Code.BAD_USER_INPUT ? { status: 400 } : undefined);
+  return { ...json, extensions: { ...json.extensions, ...(http ? { http } : {}), code: given } };
 }
 
 /**
@@ -108,6 +112,10 @@ export const errorCodes: GatewayPlugin = {
   onResultProcess({ result, setResult }) {
     if (!result || Array.isArray(result) || Symbol.asyncIterator in result) return;
     if (!('errors' in result) || !result.errors?.length) return;
-    setResult({ ...result, errors: result.errors.map(withCode) });
+    const errors = result.errors.map(withCode);
+    // An error during execution leaves `data: null` (the spec; Hive Router's planner
+    // drops the key), so clients tell it from a request refused before execution.
+    const executed = 'data' in result || errors.some((error: any) => error.path);
+    setResult({ ...result, ...(executed ? { data: result.data ?? null } : {}), errors });
   },
 };

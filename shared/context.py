@@ -39,6 +39,13 @@ class RequestContext(BaseContext):
         self._connection = connection
         self._principal: Any = _NOT_YET
 
+    @property
+    def client_operation_name(self) -> str | None:
+        """The name of the client's operation, which the router sends along in a header
+        (its query planner sends subgraphs anonymous operations): a label for metrics and
+        spans, trusted for nothing else."""
+        return self._connection.headers.get("x-graphql-operation-name")
+
     def _authorization(self) -> str | None:
         # Over WebSocket the router forwards the client's token in connectionParams.
         # Whatever the case of its key (connectionParams are JSON, not HTTP headers).

@@ -40,7 +40,10 @@ def _operation(execution_context: ExecutionContext | None) -> tuple[str, str, st
         kind = execution_context.operation_type.value
     except Exception:  # not parsed: a syntax error, or no operation of that name
         kind = "unknown"
-    return service, operation_label(execution_context.operation_name), kind
+    name = execution_context.operation_name
+    if not name or name == "anonymous":
+        name = getattr(execution_context.context, "client_operation_name", None)
+    return service, operation_label(name), kind
 
 
 class OperationObserver(SchemaExtension):

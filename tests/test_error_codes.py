@@ -33,6 +33,13 @@ async def test_variable_errors_are_bad_user_input(api: GraphQLClient) -> None:
     unknown_enum = await api.execute(EVENTS_BY_STATUS, {"status": "NOPE"})
     for body in (missing, wrong_type, unknown_enum):
         assert codes(body) == ["BAD_USER_INPUT"], body
+        assert "data" not in body, "refused before execution"
+
+
+async def test_an_error_during_execution_leaves_data_null(api: GraphQLClient) -> None:
+    body = await api.execute(USER, {"id": "not-an-id"})
+    assert codes(body) == ["BAD_USER_INPUT"], body
+    assert body["data"] is None, body
 
 
 async def test_an_invalid_datetime_is_bad_user_input(
