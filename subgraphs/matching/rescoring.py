@@ -23,7 +23,7 @@ import logging
 import struct
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -47,7 +47,6 @@ RESCORE_BATCH = 20
 # Candidates of one person retrieved per index in incremental re-scoring.
 INCREMENTAL_CAP = {"tags": 400, "pairs": 60, "events": 300, "city": 150}
 RECOMPUTE_LOCK = 0x6D61746368  # "match"
-CHUNK = 5000  # seekers ranked at once in the full recompute (bounds memory)
 
 ATTENDING = ("confirmed", "checked_in")
 UPCOMING = """
@@ -113,6 +112,18 @@ async def load_people(
     ]
 
 
+def _impressions(
+    population: engine.Population, shown: Sequence[asyncpg.Record]
+) -> dict[tuple[int, int], int]:
+    """Showings counted against the discount, by pair of the population's people."""
+    index = population.index
+    return {
+        (index[row["user_id"]], index[row["candidate_id"]]): row["shown"]
+        for row in shown
+        if row["user_id"] in index and row["candidate_id"] in index
+    }
+
+
 # Writing lists ---------------------------------------------------------------------------
 
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -163,38 +174,7 @@ class RecomputeStats:
     seconds: float
 
 
-Progress = Callable[[int, int], None]
-
-
-def rank_everyone(
-    population: engine.Population,
-    impressions: dict[tuple[int, int], int],
-    progress: Progress | None = None,
-) -> tuple[engine.Ranked, int]:
-    """Every seeker's lists, chunk by chunk, then the popularity cap over all of them."""
-    parts: list[engine.Ranked] = []
-    pairs = 0
-    for start in range(0, population.n, CHUNK):
-        seekers = np.arange(start, min(start + CHUNK, population.n))
-        a, b = population.candidates(seekers)
-        pairs += len(a)
-        parts.append(engine.rank(population, a, b, impressions, popularity_cap=False))
-        if progress:
-            progress(int(seekers[-1]) + 1, population.n)
-
-    def joined(name: str) -> Any:
-        return np.concatenate([getattr(part, name) for part in parts]) if parts else np.empty(0)
-
-    ranked = engine.Ranked(
-        joined("user"), joined("context"), joined("candidate"), joined("score"),
-        joined("rank_score"),
-    )  # fmt: skip
-    overall = np.flatnonzero(ranked.context == -1)
-    ranked.rank_score[overall] = engine._cap_popularity(
-        ranked.user[overall], ranked.candidate[overall], ranked.rank_score[overall],
-        np.arange(len(overall)),
-    )  # fmt: skip
-    return ranked, pairs
+Progress = engine.Progress
 
 
 async def full_recompute(db: Database, progress: Progress | None = None) -> RecomputeStats | None:
@@ -211,14 +191,9 @@ async def full_recompute(db: Database, progress: Progress | None = None) -> Reco
                 "SELECT user_id, candidate_id, shown FROM matching.impressions WHERE shown > $1",
                 scoring.IMPRESSIONS_FREE,
             )
-            index = population.index
-            impressions = {
-                (index[row["user_id"]], index[row["candidate_id"]]): row["shown"]
-                for row in shown
-                if row["user_id"] in index and row["candidate_id"] in index
-            }
+            impressions = engine.Impressions(_impressions(population, shown), population.n)
             ranked, pairs = await asyncio.to_thread(
-                rank_everyone, population, impressions, progress
+                engine.rank_everyone, population, impressions, progress
             )
             data = await beating(asyncio.to_thread(copy_rows, population, ranked, computed_at))
             await beating(_swap_in(conn, data, computed_at))
@@ -344,12 +319,7 @@ async def rescore_person(conn: asyncpg.Connection, user_id: uuid.UUID) -> int:
         " WHERE (user_id = $1 OR candidate_id = $1) AND shown > $2",
         user_id, scoring.IMPRESSIONS_FREE,
     )  # fmt: skip
-    index = population.index
-    impressions = {
-        (index[row["user_id"]], index[row["candidate_id"]]): row["shown"]
-        for row in shown
-        if row["user_id"] in index and row["candidate_id"] in index
-    }
+    impressions = engine.Impressions(_impressions(population, shown), population.n)
     ranked = engine.rank(population, a, others, impressions, popularity_cap=False)
     # The same pairs seen from the other side (the score is symmetric).
     back = engine.rank(population, others, a, impressions, popularity_cap=False)
