@@ -6,8 +6,9 @@
   through the GIN indexes on tags, co-attendance and city) and writes their lists, and
   the pair's row in the lists of the people it concerns. Seconds, not a full run.
 - Full (`full_recompute`, `python -m tools matching-recompute`, and the supervised
-  `recompute_periodically`): the whole population ranked in bulk (`engine.py`), written
-  with binary COPY into a new table swapped in at the end, so readers never see a half
+  `recompute_periodically`): the whole population ranked in bulk (`engine.py`, in
+  worker processes when the machine has free cores), written with binary COPY into a
+  new table, indexed once filled, swapped in at the end, so readers never see a half
   list. People re-scored incrementally meanwhile are queued again after the swap.
   One run at a time across processes (a PostgreSQL advisory lock).
 
