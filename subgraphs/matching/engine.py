@@ -21,7 +21,7 @@ import multiprocessing
 import os
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any
@@ -495,6 +495,42 @@ def rank_workers() -> int:
     return max(1, min(cores, MAX_RANK_WORKERS, int(free + 0.5)))
 
 
+def rank_chunks(
+    population: Population,
+    impressions: Impressions | None = None,
+    progress: Progress | None = None,
+    workers: int | None = None,
+    chunk: int = CHUNK,
+) -> Generator[tuple[Ranked, int], None, None]:
+    """Each chunk of seekers' lists as soon as it is ranked (before the popularity cap,
+    which needs everyone's), with the number of pairs scored. The chunks are
+    independent: with free cores they are ranked in worker processes (spawned, so that
+    a recompute in a server with threads never forks it), each handed the population
+    once."""
+    bounds = [(start, min(start + chunk, population.n)) for start in range(0, population.n, chunk)]
+    workers = min(rank_workers() if workers is None else workers, len(bounds))
+    if workers <= 1:
+        for chunk_bounds in bounds:
+            yield _rank_seekers(population, impressions, chunk_bounds)
+            if progress:
+                progress(chunk_bounds[1], population.n)
+        return
+    with ProcessPoolExecutor(
+        workers, multiprocessing.get_context("spawn"), _start_worker, (population, impressions)
+    ) as pool:
+        for chunk_bounds, result in zip(bounds, pool.map(_rank_chunk, bounds), strict=True):
+            yield result
+            if progress:
+                progress(chunk_bounds[1], population.n)
+
+
+def cap_popularity(
+    user: IntArray, candidate: IntArray, rank_score: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """The popularity cap over everyone's overall lists (rows of all seekers)."""
+    return _cap_popularity(user, candidate, rank_score, np.arange(len(user)))
+
+
 def rank_everyone(
     population: Population,
     impressions: Impressions | None = None,
@@ -502,31 +538,12 @@ def rank_everyone(
     workers: int | None = None,
     chunk: int = CHUNK,
 ) -> tuple[Ranked, int]:
-    """Every seeker's lists, chunk by chunk, then the popularity cap over all of them;
-    and the number of pairs scored. The chunks are independent: with several cores
-    they are ranked in worker processes (spawned, so that a recompute in a server with
-    threads never forks it), each handed the population once."""
-    bounds = [(start, min(start + chunk, population.n)) for start in range(0, population.n, chunk)]
-    workers = min(rank_workers() if workers is None else workers, len(bounds))
+    """Every seeker's lists, the popularity cap applied; and the pairs scored."""
     parts: list[Ranked] = []
     pairs = 0
-
-    def done(result: tuple[Ranked, int], end: int) -> None:
-        nonlocal pairs
-        parts.append(result[0])
-        pairs += result[1]
-        if progress:
-            progress(end, population.n)
-
-    if workers <= 1:
-        for chunk_bounds in bounds:
-            done(_rank_seekers(population, impressions, chunk_bounds), chunk_bounds[1])
-    else:
-        with ProcessPoolExecutor(
-            workers, multiprocessing.get_context("spawn"), _start_worker, (population, impressions)
-        ) as pool:
-            for chunk_bounds, result in zip(bounds, pool.map(_rank_chunk, bounds), strict=True):
-                done(result, chunk_bounds[1])
+    for part, scored in rank_chunks(population, impressions, progress, workers, chunk):
+        parts.append(part)
+        pairs += scored
     ranked = Ranked(
         *(
             np.concatenate([getattr(part, field.name) for part in parts])
@@ -536,8 +553,7 @@ def rank_everyone(
         )
     )
     overall = np.flatnonzero(ranked.context == -1)
-    ranked.rank_score[overall] = _cap_popularity(
-        ranked.user[overall], ranked.candidate[overall], ranked.rank_score[overall],
-        np.arange(len(overall)),
-    )  # fmt: skip
+    ranked.rank_score[overall] = cap_popularity(
+        ranked.user[overall], ranked.candidate[overall], ranked.rank_score[overall]
+    )
     return ranked, pairs
