@@ -13,7 +13,8 @@ For each population size, on a private database of the machine's PostgreSQL
    offers, both ways);
 2. runs the full recompute exactly as the periodic job does (`rescoring.full_recompute`:
    load, candidate retrieval, vectorised scoring, binary COPY, swap) and reports its
-   time and how far the process's peak resident memory rose above what it held before;
+   time, its CPU time (this process and its ranking workers), how far the process's
+   peak resident memory rose above what it held before, and the largest worker's;
 3. changes `--incremental` random people's tags and re-scores each one as the
    incremental job does (`rescoring.rescore_person`), reporting p50 / p99;
 4. reports quality: the share of planted partners in each other's overall top 10, and
@@ -37,7 +38,7 @@ import numpy as np
 
 from shared.db import Database
 from shared.migrations import upgrade
-from subgraphs.matching import rescoring, scoring
+from subgraphs.matching import engine, rescoring, scoring
 from subgraphs.matching.models import OVERALL
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -173,6 +174,12 @@ def _rss_mib() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
@@ -195,13 +202,22 @@ async def run(args: argparse.Namespace, n: int) -> None:
               f"{time.perf_counter() - started:.1f} s)")  # fmt: skip
         db = Database(url, "bench", pool_size=2)
         before = _rss_mib()
+        cpu_before = _cpu_seconds()
+        load_before = os.getloadavg()[0]
+        workers = engine.rank_workers()
         stats = await rescoring.full_recompute(db)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+        # Worker processes, if the ranking used any (the largest one's peak).
+        worker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        cpu = _cpu_seconds() - cpu_before
         await db.dispose()
         assert stats is not None
         print(f"full recompute: {stats.seconds:.1f} s, {stats.pairs_scored} pairs scored "
               f"({stats.pairs_scored / n:.0f} per person), {stats.rows} rows, "
-              f"peak memory +{peak:.0f} MiB over the {before:.0f} MiB before it")  # fmt: skip
+              f"peak memory +{peak:.0f} MiB over the {before:.0f} MiB before it "
+              f"(rank workers: {workers}, largest worker {worker_peak:.0f} MiB); "
+              f"{cpu:.1f} s of CPU in this process and its workers (PostgreSQL's not "
+              f"counted); load average {load_before:.1f} at its start")  # fmt: skip
         planted, unexposed = await quality(url, population)
         print(f"quality: {planted:.1%} of planted partners in each other's top 10; "
               f"{unexposed:.1%} of people in nobody's top 10")  # fmt: skip

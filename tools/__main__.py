@@ -1,3 +1,5 @@
 from tools.cli import cli
 
-cli()
+# Guarded: worker processes (spawned by the full recompute) import this module again.
+if __name__ == "__main__":
+    cli()

@@ -26,7 +26,6 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     func,
-    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -162,10 +161,10 @@ class RecommendationRow(Base):
     (the score after impression discounting and the popularity cap)."""
 
     __tablename__ = "recommendations"
-    __table_args__ = (
-        Index("ix_recommendations_list", "user_id", "context_id", text("rank_score DESC")),
-        Index("ix_recommendations_candidate", "candidate_id"),
-    )
+    # A list is read by (user_id, context_id), a prefix of the primary key, and holds
+    # at most TOP_K rows: sorting them when read costs less than an index on rank_score
+    # that every full recompute would build anew.
+    __table_args__ = (Index("ix_recommendations_candidate", "candidate_id"),)
 
     user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     context_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

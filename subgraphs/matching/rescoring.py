@@ -6,10 +6,13 @@
   through the GIN indexes on tags, co-attendance and city) and writes their lists, and
   the pair's row in the lists of the people it concerns. Seconds, not a full run.
 - Full (`full_recompute`, `python -m tools matching-recompute`, and the supervised
-  `recompute_periodically`): the whole population ranked in bulk (`engine.py`), written
-  with binary COPY into a new table swapped in at the end, so readers never see a half
-  list. People re-scored incrementally meanwhile are queued again after the swap.
-  One run at a time across processes (a PostgreSQL advisory lock).
+  `recompute_periodically`): the whole population ranked in bulk (`engine.py`, in
+  worker processes when the machine has free cores), streamed chunk by chunk with
+  binary COPY into a new table while the next chunk is ranked, indexed once filled,
+  the popularity cap's few demotions applied by key, and swapped in at the end, so
+  readers never see a half list. People re-scored incrementally meanwhile are queued
+  again after the swap. One run at a time across processes (a PostgreSQL advisory
+  lock).
 
 Exclusions (blocks, likes, passes, matches, visibility, suspension, deletion) are
 applied when lists are read, so they hold at once, whatever the jobs are doing.
@@ -17,14 +20,13 @@ applied when lists are read, so they hold at once, whatever the jobs are doing.
 
 import asyncio
 import contextlib
-import io
 import itertools
 import logging
 import struct
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -47,7 +49,6 @@ RESCORE_BATCH = 20
 # Candidates of one person retrieved per index in incremental re-scoring.
 INCREMENTAL_CAP = {"tags": 400, "pairs": 60, "events": 300, "city": 150}
 RECOMPUTE_LOCK = 0x6D61746368  # "match"
-CHUNK = 5000  # seekers ranked at once in the full recompute (bounds memory)
 
 ATTENDING = ("confirmed", "checked_in")
 UPCOMING = """
@@ -113,6 +114,18 @@ async def load_people(
     ]
 
 
+def _impressions(
+    population: engine.Population, shown: Sequence[asyncpg.Record]
+) -> dict[tuple[int, int], int]:
+    """Showings counted against the discount, by pair of the population's people."""
+    index = population.index
+    return {
+        (index[row["user_id"]], index[row["candidate_id"]]): row["shown"]
+        for row in shown
+        if row["user_id"] in index and row["candidate_id"] in index
+    }
+
+
 # Writing lists ---------------------------------------------------------------------------
 
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -130,26 +143,35 @@ _ROW = np.dtype([
 COLUMNS = ["user_id", "context_id", "candidate_id", "score", "rank_score", "computed_at"]
 
 
-def copy_rows(population: engine.Population, ranked: engine.Ranked, computed_at: datetime) -> bytes:
-    """The ranked rows in PostgreSQL's binary COPY format, built without a Python loop."""
-    ids = np.frombuffer(b"".join(u.bytes for u in population.ids), dtype="V16")
-    event_ids = engine.event_id_of(population)
-    contexts = np.frombuffer(
-        b"".join([OVERALL.bytes] + [event_ids[code].bytes for code in range(len(event_ids))]),
-        dtype="V16",
-    )
-    rows = np.empty(len(ranked.user), dtype=_ROW)
-    rows["fields"] = len(COLUMNS)
-    for name in ("user", "context", "candidate"):
-        rows[f"{name}_len"] = 16
-    rows["score_len"] = rows["rank_len"] = rows["at_len"] = 8
-    rows["user"] = ids[ranked.user]
-    rows["context"] = contexts[ranked.context + 1]
-    rows["candidate"] = ids[ranked.candidate]
-    rows["score"] = ranked.score
-    rows["rank"] = ranked.rank_score
-    rows["at"] = int((computed_at - _PG_EPOCH).total_seconds() * 1_000_000)
-    return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER
+class CopyRows:
+    """Ranked rows in PostgreSQL's binary COPY format, built without a Python loop: the
+    body of the COPY, chunk by chunk (`HEADER` first, `TRAILER` last)."""
+
+    HEADER = _COPY_HEADER
+    TRAILER = _COPY_TRAILER
+
+    def __init__(self, population: engine.Population, computed_at: datetime) -> None:
+        self.ids = np.frombuffer(b"".join(u.bytes for u in population.ids), dtype="V16")
+        event_ids = engine.event_id_of(population)
+        self.contexts = np.frombuffer(
+            b"".join([OVERALL.bytes] + [event_ids[code].bytes for code in range(len(event_ids))]),
+            dtype="V16",
+        )
+        self.at = int((computed_at - _PG_EPOCH).total_seconds() * 1_000_000)
+
+    def __call__(self, ranked: engine.Ranked) -> bytes:
+        rows = np.empty(len(ranked.user), dtype=_ROW)
+        rows["fields"] = len(COLUMNS)
+        for name in ("user", "context", "candidate"):
+            rows[f"{name}_len"] = 16
+        rows["score_len"] = rows["rank_len"] = rows["at_len"] = 8
+        rows["user"] = self.ids[ranked.user]
+        rows["context"] = self.contexts[ranked.context + 1]
+        rows["candidate"] = self.ids[ranked.candidate]
+        rows["score"] = ranked.score
+        rows["rank"] = ranked.rank_score
+        rows["at"] = self.at
+        return rows.tobytes()
 
 
 # Full recompute --------------------------------------------------------------------------
@@ -163,38 +185,63 @@ class RecomputeStats:
     seconds: float
 
 
-Progress = Callable[[int, int], None]
+Progress = engine.Progress
 
 
-def rank_everyone(
+@dataclass
+class _Written:
+    """What the full recompute's COPY has sent: the counts, and everyone's overall rows
+    (seeker, candidate, rank) for the popularity cap."""
+
+    pairs: int = 0
+    rows: int = 0
+    overall: list[tuple[Any, Any, Any]] = field(default_factory=list)
+
+
+async def _ranked_rows(
     population: engine.Population,
-    impressions: dict[tuple[int, int], int],
-    progress: Progress | None = None,
-) -> tuple[engine.Ranked, int]:
-    """Every seeker's lists, chunk by chunk, then the popularity cap over all of them."""
-    parts: list[engine.Ranked] = []
-    pairs = 0
-    for start in range(0, population.n, CHUNK):
-        seekers = np.arange(start, min(start + CHUNK, population.n))
-        a, b = population.candidates(seekers)
-        pairs += len(a)
-        parts.append(engine.rank(population, a, b, impressions, popularity_cap=False))
-        if progress:
-            progress(int(seekers[-1]) + 1, population.n)
+    impressions: engine.Impressions,
+    computed_at: datetime,
+    progress: Progress | None,
+    written: _Written,
+) -> AsyncIterator[bytes]:
+    """The COPY data, sent chunk by chunk while the next chunk is ranked: PostgreSQL
+    parses rows on one core while the ranking runs on the other."""
+    encode = CopyRows(population, computed_at)
+    chunks = engine.rank_chunks(population, impressions, progress)
+    try:
+        yield CopyRows.HEADER
+        while (result := await asyncio.to_thread(next, chunks, None)) is not None:
+            part, pairs = result
+            written.pairs += pairs
+            written.rows += len(part.user)
+            overall = part.context == -1
+            written.overall.append(
+                (part.user[overall], part.candidate[overall], part.rank_score[overall])
+            )
+            yield await asyncio.to_thread(encode, part)
+        yield CopyRows.TRAILER
+    finally:
+        await asyncio.to_thread(chunks.close)
 
-    def joined(name: str) -> Any:
-        return np.concatenate([getattr(part, name) for part in parts]) if parts else np.empty(0)
 
-    ranked = engine.Ranked(
-        joined("user"), joined("context"), joined("candidate"), joined("score"),
-        joined("rank_score"),
-    )  # fmt: skip
-    overall = np.flatnonzero(ranked.context == -1)
-    ranked.rank_score[overall] = engine._cap_popularity(
-        ranked.user[overall], ranked.candidate[overall], ranked.rank_score[overall],
-        np.arange(len(overall)),
-    )  # fmt: skip
-    return ranked, pairs
+def _demotions(
+    population: engine.Population, written: _Written
+) -> tuple[list[uuid.UUID], list[uuid.UUID], list[float]]:
+    """The overall rows the popularity cap demotes: (seekers, candidates, new ranks)."""
+    if not written.overall:
+        return [], [], []
+    user, candidate, rank_score = (
+        np.concatenate(column) for column in zip(*written.overall, strict=True)
+    )
+    capped = engine.cap_popularity(user, candidate, rank_score)
+    demoted = np.flatnonzero(capped < rank_score)
+    ids = population.ids
+    return (
+        [ids[i] for i in user[demoted]],
+        [ids[i] for i in candidate[demoted]],
+        capped[demoted].tolist(),
+    )
 
 
 async def full_recompute(db: Database, progress: Progress | None = None) -> RecomputeStats | None:
@@ -211,42 +258,50 @@ async def full_recompute(db: Database, progress: Progress | None = None) -> Reco
                 "SELECT user_id, candidate_id, shown FROM matching.impressions WHERE shown > $1",
                 scoring.IMPRESSIONS_FREE,
             )
-            index = population.index
-            impressions = {
-                (index[row["user_id"]], index[row["candidate_id"]]): row["shown"]
-                for row in shown
-                if row["user_id"] in index and row["candidate_id"] in index
-            }
-            ranked, pairs = await asyncio.to_thread(
-                rank_everyone, population, impressions, progress
-            )
-            data = await beating(asyncio.to_thread(copy_rows, population, ranked, computed_at))
-            await beating(_swap_in(conn, data, computed_at))
+            impressions = engine.Impressions(_impressions(population, shown), population.n)
+            written = _Written()
+            rows = _ranked_rows(population, impressions, computed_at, progress, written)
+            await beating(_fill_next(conn, rows))
+            demoted = await asyncio.to_thread(_demotions, population, written)
+            await beating(_index_and_swap(conn, demoted, computed_at))
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", RECOMPUTE_LOCK)
-    stats = RecomputeStats(population.n, pairs, len(ranked.user), time.perf_counter() - started)
+    stats = RecomputeStats(population.n, written.pairs, written.rows, time.perf_counter() - started)
     log.info("recommendations recomputed", extra={"fields": vars(stats)})
     return stats
 
 
-async def _swap_in(conn: asyncpg.Connection, data: bytes, computed_at: datetime) -> None:
+async def _fill_next(conn: asyncpg.Connection, rows: AsyncIterator[bytes]) -> None:
     await conn.execute(
         "DROP TABLE IF EXISTS matching.recommendations_next;"
         "CREATE UNLOGGED TABLE matching.recommendations_next"
         " (LIKE matching.recommendations INCLUDING DEFAULTS)"
     )
     await conn.copy_to_table(
-        "recommendations_next", schema_name="matching", source=io.BytesIO(data), format="binary",
+        "recommendations_next", schema_name="matching", source=rows, format="binary",
         columns=COLUMNS,
     )  # fmt: skip
+
+
+async def _index_and_swap(
+    conn: asyncpg.Connection,
+    demoted: tuple[list[uuid.UUID], list[uuid.UUID], list[float]],
+    computed_at: datetime,
+) -> None:
+    # Indexes built once the rows are in: far cheaper than maintained row by row.
     await conn.execute(
         "ALTER TABLE matching.recommendations_next ADD CONSTRAINT pk_recommendations_next"
         " PRIMARY KEY (user_id, context_id, candidate_id);"
-        "CREATE INDEX ix_recommendations_next_list ON matching.recommendations_next"
-        " (user_id, context_id, rank_score DESC);"
         "CREATE INDEX ix_recommendations_next_candidate ON matching.recommendations_next"
         " (candidate_id)"
     )
+    # The popularity cap, known once everyone is ranked: a few rows, found by key.
+    await conn.execute(
+        "UPDATE matching.recommendations_next r SET rank_score = d.rank_score"
+        " FROM unnest($1::uuid[], $2::uuid[], $3::float8[]) AS d(user_id, candidate_id, rank_score)"
+        " WHERE r.user_id = d.user_id AND r.context_id = $4 AND r.candidate_id = d.candidate_id",
+        *demoted, OVERALL,
+    )  # fmt: skip
     async with conn.transaction():
         await conn.execute("LOCK TABLE matching.recommendations IN ACCESS EXCLUSIVE MODE")
         # Re-scored incrementally while this run worked from an older projection.
@@ -259,8 +314,6 @@ async def _swap_in(conn: asyncpg.Connection, data: bytes, computed_at: datetime)
             "DROP TABLE matching.recommendations;"
             "ALTER TABLE matching.recommendations_next RENAME TO recommendations;"
             "ALTER INDEX matching.pk_recommendations_next RENAME TO pk_recommendations;"
-            "ALTER INDEX matching.ix_recommendations_next_list"
-            " RENAME TO ix_recommendations_list;"
             "ALTER INDEX matching.ix_recommendations_next_candidate"
             " RENAME TO ix_recommendations_candidate"
         )
@@ -347,12 +400,7 @@ async def rescore_person(conn: asyncpg.Connection, user_id: uuid.UUID) -> int:
         " WHERE (user_id = $1 OR candidate_id = $1) AND shown > $2",
         user_id, scoring.IMPRESSIONS_FREE,
     )  # fmt: skip
-    index = population.index
-    impressions = {
-        (index[row["user_id"]], index[row["candidate_id"]]): row["shown"]
-        for row in shown
-        if row["user_id"] in index and row["candidate_id"] in index
-    }
+    impressions = engine.Impressions(_impressions(population, shown), population.n)
     ranked = engine.rank(population, a, others, impressions, popularity_cap=False)
     # The same pairs seen from the other side (the score is symmetric).
     back = engine.rank(population, others, a, impressions, popularity_cap=False)

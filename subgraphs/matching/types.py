@@ -137,8 +137,14 @@ class Recommendation:
         )
 
 
-@strawberry.type(description="Two people who liked each other")
+@strawberry.federation.type(
+    keys=[Key(fields=FieldSet("id"), resolvable=False)],
+    description="Two people who liked each other",
+)
 class Match:
+    """Reached only through `matches`, `like` and `matchCreated`, which check who asks;
+    other subgraphs add fields by its id (messaging: `conversation`)."""
+
     id: strawberry.ID
     users: list[User]
     created_at: datetime

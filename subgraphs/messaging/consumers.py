@@ -8,7 +8,7 @@ idempotent by event id in the same transaction as the effect, resumes after a cr
   (`known_events`), and the notifications for registration outcomes and for events
   moved or cancelled;
 - matching: a notification for both people of a new match, and their DIRECT
-  conversation.
+  conversation, linked to the match (`Match.conversation`).
 
 Registrations also decide who is in an event's chat room (`rooms.py`).
 """
@@ -29,7 +29,7 @@ from shared.eventbus import DomainEvent, consume
 from shared.pubsub import PubSub
 from subgraphs.messaging import live, rooms
 from subgraphs.messaging.conversations import direct_conversation
-from subgraphs.messaging.models import BlockRow, processed_events
+from subgraphs.messaging.models import BlockRow, MatchConversationRow, processed_events
 from subgraphs.messaging.notification_models import (
     EventRegistrationRow,
     KnownEventRow,
@@ -309,6 +309,12 @@ async def announce_match(pubsub: PubSub, session: AsyncSession, event: DomainEve
     event_id = None if payload.get("event_id") is None else uuid.UUID(payload["event_id"])
     # Their DIRECT conversation, ready for the first hello (the one they have, if any).
     conversation, created = await direct_conversation(session, first, second)
+    # What `Match.conversation` resolves (a redelivered event finds it there already).
+    await session.execute(
+        insert(MatchConversationRow)
+        .values(match_id=match_id, conversation_id=conversation.id)
+        .on_conflict_do_nothing()
+    )
     if created:
 
         async def announce() -> None:

@@ -1,6 +1,7 @@
 """The messaging request context and its DataLoaders: one SQL statement per kind of
-thing a page needs (conversations, participants, last messages, unread counts,
-blocks, people), whatever the number of conversations on it."""
+thing a page needs (conversations, matches' conversations, participants, last
+messages, unread counts, blocks, people), whatever the number of conversations or
+matches on it."""
 
 import uuid
 from collections import defaultdict
@@ -14,7 +15,13 @@ from sqlalchemy import or_, select, text
 from starlette.requests import HTTPConnection
 
 from shared.context import RequestContext
-from subgraphs.messaging.models import BlockRow, ConversationRow, MessageRow, ParticipantRow
+from subgraphs.messaging.models import (
+    BlockRow,
+    ConversationRow,
+    MatchConversationRow,
+    MessageRow,
+    ParticipantRow,
+)
 from subgraphs.messaging.notification_models import RecipientRow
 
 # An unread count stops there (a client shows "99+"): counting never scans more than
@@ -60,6 +67,9 @@ class Context(RequestContext):
         self.conversation: DataLoader[uuid.UUID, ConversationRow | None] = DataLoader(
             self._my_conversations
         )
+        self.match_conversation: DataLoader[uuid.UUID, ConversationRow | None] = DataLoader(
+            self._match_conversations
+        )
         self.participants: DataLoader[uuid.UUID, list[ParticipantRow]] = DataLoader(
             self._participants
         )
@@ -85,6 +95,35 @@ class Context(RequestContext):
             )
             found = {row.id: row for row in rows}
         return [found.get(id) for id in ids]
+
+    async def _match_conversations(
+        self, match_ids: Sequence[uuid.UUID]
+    ) -> list[ConversationRow | None]:
+        """The conversations of the matches `match_ids`, for a viewer who takes part in
+        them (`permissions.py`); None for anyone else, and while messaging has not made
+        one yet."""
+        viewer = await self.principal()
+        if viewer is None:
+            return [None for _ in match_ids]
+        async with self.db.transaction() as session:
+            rows = (
+                await session.execute(
+                    select(MatchConversationRow.match_id, ConversationRow)
+                    .select_from(MatchConversationRow)
+                    .join(
+                        ConversationRow, ConversationRow.id == MatchConversationRow.conversation_id
+                    )
+                    .join(ParticipantRow, ParticipantRow.conversation_id == ConversationRow.id)
+                    .where(
+                        MatchConversationRow.match_id.in_(match_ids),
+                        ParticipantRow.user_id == viewer.user_id,
+                    )
+                )
+            ).all()
+        found = {match_id: row for match_id, row in rows}
+        for row in found.values():  # the fields that check access need not ask again
+            self.conversation.prime(row.id, row)
+        return [found.get(match_id) for match_id in match_ids]
 
     async def _participants(self, ids: Sequence[uuid.UUID]) -> list[list[ParticipantRow]]:
         async with self.db.transaction() as session:

@@ -1,5 +1,6 @@
-"""Tables of the chat: conversations, their participants and messages, and the
-projection of blocks it keeps from the users stream.
+"""Tables of the chat: conversations, their participants and messages, the link from
+each match to its DIRECT conversation, and the projection of blocks it keeps from the
+users stream.
 
 A conversation's `last_seq` is the sequence number of its latest message; sending
 takes the conversation's row lock, so `seq` is gapless and commits in order
@@ -82,6 +83,19 @@ class MessageRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MatchConversationRow(Base):
+    """The DIRECT conversation of a match's two people, recorded when `match.created`
+    reaches this subgraph: what `Match.conversation` resolves by match id."""
+
+    __tablename__ = "match_conversations"
+
+    match_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messaging.conversations.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class BlockRow(Base):

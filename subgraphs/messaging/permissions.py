@@ -2,6 +2,9 @@
 
 - Only participants see a conversation, read, send, mark it read or subscribe to it;
   anyone else gets NOT_FOUND, exactly as for a conversation that does not exist.
+- A match's conversation (`Match.conversation`) is seen by the match's two people
+  only, the participants of their DIRECT conversation; it is null for anyone else
+  (the loader `Context.match_conversation` selects it for a participant only).
 - A DIRECT conversation between two people one of whom blocks the other is read-only
   both ways (FORBIDDEN), and neither can start one with the other.
 - Only the creator of a GROUP adds or removes members; anyone may leave.

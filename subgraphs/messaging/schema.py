@@ -22,6 +22,7 @@ from subgraphs.messaging.types import (
     ConversationEventKind,
     InboxEvent,
     InboxEventKind,
+    Match,
     Message,
 )
 
@@ -224,4 +225,4 @@ Query = merge_types("Query", (ChatQuery, NotificationQuery))
 Mutation = merge_types("Mutation", (ChatMutation, NotificationMutation))
 Subscription = merge_types("Subscription", (ChatSubscription, NotificationSubscription))
 
-schema = federated_schema(query=Query, mutation=Mutation, subscription=Subscription)
+schema = federated_schema(query=Query, mutation=Mutation, subscription=Subscription, types=[Match])

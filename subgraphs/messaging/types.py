@@ -227,6 +227,30 @@ class Conversation:
 ConversationConnection = Connection[Conversation]
 
 
+@strawberry.federation.type(
+    keys=[Key(fields=FieldSet("id"))],
+    description="Two people who liked each other; the matching subgraph owns it",
+)
+class Match:
+    id: strawberry.ID
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> "Match":
+        return cls(id=id)
+
+    @strawberry.field(
+        description="The two people's DIRECT conversation: null for anyone else, and "
+        "for the moment between the match and messaging making it"
+    )
+    async def conversation(self, info: Info) -> Conversation | None:
+        try:
+            match_id = uuid.UUID(str(self.id))
+        except ValueError:
+            return None
+        row = await info.context.match_conversation.load(match_id)
+        return None if row is None else Conversation.from_row(row)
+
+
 @strawberry.enum(description="What happened in a conversation")
 class ConversationEventKind(Enum):
     MESSAGE_SENT = "MESSAGE_SENT"

@@ -106,3 +106,17 @@ def test_one_very_popular_person_does_not_fill_everyones_top_ten() -> None:
     demoted = ranked.rank_score[rows] < ranked.score[rows]
     assert demoted.sum() >= 20
     assert (~demoted).sum() == scoring.POPULARITY_CAP
+
+
+def test_ranking_everyone_in_worker_processes_gives_the_same_lists() -> None:
+    population = engine.Population(_crowd(300))
+    shown = engine.Impressions({(0, 1): scoring.IMPRESSIONS_FREE + 4}, population.n)
+    seen: list[int] = []
+    alone, pairs = engine.rank_everyone(population, shown, workers=1, chunk=70)
+    pooled, pooled_pairs = engine.rank_everyone(
+        population, shown, lambda done, _: seen.append(done), workers=2, chunk=70
+    )
+    assert pairs == pooled_pairs > 0
+    assert seen == [70, 140, 210, 280, 300]
+    for name in ("user", "context", "candidate", "score", "rank_score"):
+        assert np.array_equal(getattr(alone, name), getattr(pooled, name)), name

@@ -4,9 +4,12 @@ matching only through the users and events streams."""
 import time
 import uuid
 
+from subgraphs.events.tests.test_people_projection import run_tool
+from subgraphs.matching import scoring
 from subgraphs.matching.tests.support import (
     RECOMMENDATIONS,
     UPDATE_PROFILE,
+    fetch,
     profiled,
     recommendations_of,
     recommended_ids,
@@ -15,7 +18,7 @@ from subgraphs.matching.tests.support import (
 from tests.support.environment import StackEnvironment
 from tests.support.events import published_event, register
 from tests.support.graphql import GraphQLClient
-from tests.support.users import with_role
+from tests.support.users import Person, with_role
 from tests.support.waiting import eventually
 
 
@@ -133,3 +136,57 @@ async def test_recommendations_page_with_cursors_and_refuse_bad_input(
     for bad in ({"first": 0}, {"first": 101}, {"first": 5, "after": "garbage"},
                 {"first": 5, "eventId": "nope"}):  # fmt: skip
         assert await api.error_code(RECOMMENDATIONS, bad, seeker.token) == "BAD_USER_INPUT"
+
+
+async def _shown_in_a_later_window(
+    api: GraphQLClient, environment: StackEnvironment, viewer: Person, first: int
+) -> list[str]:
+    """The viewer's first `first` recommendations, fetched as if an impression window
+    had passed since they were last shown (each fetch then counts once more)."""
+    await fetch(
+        environment.config.database_url,
+        "UPDATE matching.impressions SET last_shown_at = last_shown_at - make_interval(secs => $2)"
+        " WHERE user_id = $1",
+        uuid.UUID(viewer.id), float(scoring.IMPRESSION_WINDOW_SECONDS),
+    )  # fmt: skip
+    ids = [node["user"]["id"] for node in await recommendations_of(api, viewer, first=first)]
+    for _ in range(3):  # reloading within the window counts nothing more
+        await recommendations_of(api, viewer, first=first)
+    return ids
+
+
+async def test_a_recommendation_shown_again_and_again_and_ignored_sinks(
+    api: GraphQLClient, environment: StackEnvironment
+) -> None:
+    need, other_need, gift = f"x {_tag()}", f"y {_tag()}", f"z {_tag()}"
+    viewer = await profiled(api, "Ivy Ignorer", seeks=[need, other_need], offers=[gift])
+    # Answers both of Ivy's needs; the second one answers one of them.
+    best = await profiled(api, "Bob Best", offers=[need, other_need], seeks=[gift])
+    second = await profiled(api, "Sue Second", offers=[need], seeks=[gift])
+    assert await wait_until_recommended(api, viewer, [best, second])
+    assert (await recommended_ids(api, viewer))[:2] == [best.id, second.id]
+
+    # Ivy looks at her top recommendation in hour after hour, and never likes or passes.
+    for _ in range(scoring.IMPRESSIONS_FREE + 3):
+        assert await _shown_in_a_later_window(api, environment, viewer, first=1) == [best.id]
+    [shown] = await fetch(
+        environment.config.database_url,
+        "SELECT shown FROM matching.impressions WHERE user_id = $1 AND candidate_id = $2",
+        uuid.UUID(viewer.id), uuid.UUID(best.id),
+    )  # fmt: skip
+    assert shown["shown"] == scoring.IMPRESSIONS_FREE + 4  # the first look, then one an hour
+    # The lists are re-ranked by the jobs, not on read: Bob stays first until then.
+    assert (await recommended_ids(api, viewer))[:2] == [best.id, second.id]
+
+    # The incremental re-scoring (Ivy changed her profile) applies the discount…
+    await api.data(UPDATE_PROFILE, {"input": {"interests": [_tag()]}}, viewer.token)
+
+    async def sunk() -> bool:
+        return (await recommended_ids(api, viewer))[:2] == [second.id, best.id]
+
+    await eventually(sunk, "Bob below Sue in Ivy's list after re-scoring", within=15)
+    # …and so does the periodic full recompute.
+    await run_tool(environment, "matching-recompute")
+    assert (await recommended_ids(api, viewer))[:2] == [second.id, best.id]
+    # Nothing changed for Bob's own list: Ivy ignoring him does not sink her for him.
+    assert (await recommended_ids(api, best))[0] == viewer.id
