@@ -2,10 +2,11 @@
 
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
+from functools import cache
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.db import Database
@@ -14,14 +15,23 @@ from shared.pagination import after, cursor_values
 RowT = TypeVar("RowT")
 
 
+@cache
+def _rows_with_keys(key: InstrumentedAttribute[Any]) -> Select[Any]:
+    """Built once per key column: SQLAlchemy memoizes a statement's cache key on the
+    statement, and building both again per load cost 65 µs (about 2 % of `me`)."""
+    return select(key.class_).where(key.in_(bindparam("keys", expanding=True)))
+
+
 def rows_by_key(
     db: Database, model: type[RowT], key: InstrumentedAttribute[Any]
 ) -> "DataLoader[Any, RowT | None]":
     """Loads the row of `model` whose `key` column equals each key (None when absent)."""
+    assert key.class_ is model, "the key is a column of the model"
+    statement = _rows_with_keys(key)
 
     async def load(keys: Sequence[Hashable]) -> list[RowT | None]:
         async with db.read() as session:
-            rows = (await session.scalars(select(model).where(key.in_(keys)))).all()
+            rows = (await session.scalars(statement, {"keys": list(keys)})).all()
         found = {getattr(row, key.key): row for row in rows}
         return [found.get(k) for k in keys]
 
