@@ -45,6 +45,12 @@ class StateCollector(Collector):
         # process's readiness and the "job down" alerts report the outage itself.
         return [family for result in results if isinstance(result, list) for family in result]
 
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        """Nothing: without it the registry calls `collect` when the collector is
+        registered, which is on the app's own loop, so the reads it hands to that loop
+        could only time out (every subgraph's start-up waited `timeout_seconds` for it)."""
+        return []
+
     def collect(self) -> Iterable[GaugeMetricFamily]:
         future = asyncio.run_coroutine_threadsafe(self._read_all(), self._loop)
         try:
