@@ -70,7 +70,9 @@ async def test_mutual_likes_make_one_match_told_live_to_both_and_on_the_stream(
         assert {user["id"] for user in match["users"]} == {mia.id, noah.id}
         assert match["event"] == {"id": event_id, "title": "Match Night"}
         for live in (mia_live, noah_live):
-            told = (await live.next(within=15))["data"]["matchCreated"]
+            payload = await live.next(within=15)
+            assert payload.get("data"), payload
+            told = payload["data"]["matchCreated"]
             assert told["id"] == match["id"]
             assert {user["name"] for user in told["users"]} == {"Mia", "Noah"}
 
