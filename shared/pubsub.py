@@ -195,36 +195,42 @@ class SafeBroadcast(Broadcast):
 
 
 class ResilientRedisBackend(RedisBackend):
-    """broadcaster's Redis backend, fixed in three ways.
+    """broadcaster's Redis backend, fixed in four ways.
 
-    Upstream marks itself ready *before* sending SUBSCRIBE, so its listener can find
-    no channel yet, stop, and never listen again; here it is ready only after. Its
-    listener dies with its connection; here it waits and listens again (redis-py
-    reconnects and subscribes the channels again) and then tells every subscriber to
-    resync. It reads with a timeout and watches redis-py's health-check PINGs, so a
-    Redis that stopped answering counts as a lost connection too.
+    Upstream's listener stops whenever no channel is subscribed, and a SUBSCRIBE sent
+    then is preceded by redis-py's health-check PING, whose answer it reads itself:
+    two first subscribers, or one racing the listener, read the same connection at
+    once and one of them times out or raises. Here the connection stays subscribed to
+    `listening_channel` (never published to) from `connect` on, so the listener is the
+    connection's only reader and SUBSCRIBE / UNSUBSCRIBE only write. Its listener dies
+    with its connection; here it waits and listens again (redis-py reconnects and
+    subscribes the channels again) and then tells every subscriber to resync. It reads
+    with a timeout and watches redis-py's health-check PINGs, so a Redis that stopped
+    answering counts as a lost connection too.
     """
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, listening_channel: str) -> None:
         self._conn = redis
         self._pubsub = redis.pubsub()
-        self._ready = asyncio.Event()
+        self._listening_channel = listening_channel
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._listener: asyncio.Task[None] | None = None
         # Times redis-py connected the listening connection again. Its retry reconnects
         # (and subscribes again) within a read when Redis came back quickly, and the
         # read then raises nothing: this count is how the listener learns of it.
         self._reconnections = 0
-        self._watched: Any = None
+
+    async def connect(self) -> None:
+        # Subscribed before the listener starts: until then nothing else reads.
+        await self._pubsub.subscribe(self._listening_channel)
+        connection = self._pubsub.connection
+        assert connection is not None  # subscribing connected it
+        # Registered once connected: it counts reconnections only.
+        connection.register_connect_callback(self._reconnected)
+        self._listener = asyncio.create_task(self._pubsub_listener())
 
     async def subscribe(self, channel: str) -> None:
         await self._pubsub.subscribe(channel)
-        connection = self._pubsub.connection
-        if connection is not None and connection is not self._watched:
-            # Registered once connected: it counts reconnections only.
-            connection.register_connect_callback(self._reconnected)
-            self._watched = connection
-        self._ready.set()
 
     def _reconnected(self, connection: Any) -> None:
         self._reconnections += 1
@@ -236,35 +242,30 @@ class ResilientRedisBackend(RedisBackend):
         disconnected = False
         reconnections = self._reconnections
         while True:
-            await self._ready.wait()
             try:
-                while self._pubsub.subscribed:
-                    message = await self._pubsub.get_message(timeout=1.0)
-                    await self._check_answering()
-                    if self._reconnections != reconnections:
-                        reconnections = self._reconnections
-                        disconnected = True  # and updates published meanwhile were lost
-                    if disconnected:
-                        disconnected = False
-                        # A transaction committing now may have stamped its rows when it
-                        # began: look that much further back.
-                        since = datetime.fromtimestamp(
-                            last_heard - RESYNC_LOOKBACK_SECONDS, UTC
-                        ).isoformat()
-                        await self._queue.put(Event(_RESYNC_CHANNEL, since))
-                    last_heard = time.time()
-                    backoff.reset()
-                    if message is not None and message["type"] == "message":
-                        self._forward(message)
+                message = await self._pubsub.get_message(timeout=1.0)
+                await self._check_answering()
+                if self._reconnections != reconnections:
+                    reconnections = self._reconnections
+                    disconnected = True  # and updates published meanwhile were lost
+                if disconnected:
+                    disconnected = False
+                    # A transaction committing now may have stamped its rows when it
+                    # began: look that much further back.
+                    since = datetime.fromtimestamp(
+                        last_heard - RESYNC_LOOKBACK_SECONDS, UTC
+                    ).isoformat()
+                    await self._queue.put(Event(_RESYNC_CHANNEL, since))
+                last_heard = time.time()
+                backoff.reset()
+                if message is not None and message["type"] == "message":
+                    self._forward(message)
             except (RedisError, OSError) as exc:
                 log.warning(
                     "live updates connection lost", extra={"fields": {"error": describe(exc)}}
                 )
                 disconnected = True
                 await backoff.sleep()
-                continue
-            if not self._pubsub.subscribed:
-                self._ready.clear()
 
     async def publish_many(self, updates: list[tuple[str, str]]) -> None:
         pipeline = self._conn.pipeline(transaction=False)
@@ -313,7 +314,7 @@ class PubSub:
         if isinstance(redis, str):
             redis = redis_client(url=redis, decode_responses=False)
         self._redis = redis
-        self._backend = ResilientRedisBackend(redis)
+        self._backend = ResilientRedisBackend(redis, f"{prefix}:live-listener")
         self._broadcast = SafeBroadcast(self._backend, queue_size)
         self._prefix = prefix
         self._live = live_subscriptions.labels(service)

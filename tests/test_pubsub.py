@@ -150,3 +150,23 @@ async def test_subscribers_are_told_to_resync_after_redis_froze_and_thawed(tmp_p
             assert isinstance(await next_update(updates, within=15), Resync)
             await pubsub.publish("seats", {"after": True})
             assert await next_update(updates) == {"after": True}
+
+
+async def test_first_subscribers_arriving_together_after_a_quiet_spell_all_get_updates() -> None:
+    """Once the connection has been quiet for the health-check interval, a SUBSCRIBE on
+    it is preceded by a PING: subscribers arriving together, and the listener, must not
+    read each other's answers (seen as a subscription failing to start under load)."""
+    quick = Settings(redis_socket_timeout_seconds=1.0, redis_health_check_seconds=1)
+    client = redis_client(quick, url=TEST_REDIS_URL, decode_responses=False)
+    async with live_updates(client) as pubsub:
+
+        async def subscriber(channel: str) -> Any:
+            async with pubsub.subscribe(channel) as updates:
+                await pubsub.publish(channel, {"on": channel})
+                return await next_update(updates)
+
+        for spell in range(3):
+            await asyncio.sleep(1.2)  # the health check falls due
+            channels = [f"spell-{spell}-{n}" for n in range(4)]
+            received = await asyncio.gather(*(subscriber(c) for c in channels + channels))
+            assert received == [{"on": c} for c in channels + channels]
