@@ -55,10 +55,12 @@ async def whole_trace(environment: StackEnvironment, trace_id: str) -> list[Span
         spans = read_trace(traces_file(environment), trace_id)
         # Messaging consumes the users stream too: wait for the events subgraph's consumer,
         # and for the router and the users relay, whose spans reach the collector in
-        # batches of their own (the relay's can come after the consumer's).
+        # batches of their own (the relay's can come after the consumer's). The router's
+        # request span ends last of its spans, and its batch can follow the parse's.
         consumed = [s for s in _by(spans, "events") if s["name"] == "consume user.registered"]
         relayed = [s for s in _by(spans, "users") if s["kind"] == "producer"]
-        complete = consumed and _children(spans, consumed[0]) and _by(spans, "router") and relayed
+        answered = [s for s in _by(spans, "router") if s["name"] == "POST /graphql"]
+        complete = consumed and _children(spans, consumed[0]) and answered and relayed
         return spans if complete else []
 
     found: list[Span] = await eventually(with_consumer, "the consumer's spans", within=20)
