@@ -6,7 +6,8 @@ from functools import cache
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import ColumnElement, Select, bindparam, func, select
+from sqlalchemy import ColumnElement, Select, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.db import Database
@@ -18,8 +19,12 @@ RowT = TypeVar("RowT")
 @cache
 def _rows_with_keys(key: InstrumentedAttribute[Any]) -> Select[Any]:
     """Built once per key column: SQLAlchemy memoizes a statement's cache key on the
-    statement, and building both again per load cost 65 µs (about 2 % of `me`)."""
-    return select(key.class_).where(key.in_(bindparam("keys", expanding=True)))
+    statement, and building both again per load cost 65 µs (about 2 % of `me`).
+
+    `= ANY(array)` rather than an expanding `IN`: the SQL is the same whatever the
+    number of keys, so it is never rendered again per load (about 4 % of `me`) and
+    the driver prepares it once."""
+    return select(key.class_).where(key == any_(bindparam("keys", type_=ARRAY(key.type))))
 
 
 def rows_by_key(
