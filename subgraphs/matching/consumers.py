@@ -48,12 +48,12 @@ async def queue_rescore(session: AsyncSession, user_ids: list[uuid.UUID]) -> Non
     """Marks people for re-scoring once this transaction commits."""
     if not user_ids:
         return
-    queued = insert(RescoreRow).values([{"user_id": user_id} for user_id in set(user_ids)])
     # Queued again while being re-scored: the job deletes only the entry it read.
     await session.execute(
-        queued.on_conflict_do_update(
+        insert(RescoreRow).on_conflict_do_update(
             index_elements=[RescoreRow.user_id], set_={"queued_at": func.now()}
-        )
+        ),
+        [{"user_id": user_id} for user_id in set(user_ids)],
     )
 
     async def wake() -> None:

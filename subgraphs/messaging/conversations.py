@@ -40,9 +40,8 @@ async def direct_conversation(
     )
     if created is not None:
         await session.execute(
-            insert(ParticipantRow).values(
-                [{"conversation_id": created, "user_id": user_id} for user_id in (first, second)]
-            )
+            insert(ParticipantRow),
+            [{"conversation_id": created, "user_id": user_id} for user_id in (first, second)],
         )
     row = await session.scalar(select(ConversationRow).where(ConversationRow.direct_key == key))
     assert row is not None
@@ -97,9 +96,8 @@ async def create_group_conversation(
         session.add(row)
         await session.flush()
         await session.execute(
-            insert(ParticipantRow).values(
-                [{"conversation_id": row.id, "user_id": user_id} for user_id in everyone]
-            )
+            insert(ParticipantRow),
+            [{"conversation_id": row.id, "user_id": user_id} for user_id in everyone],
         )
         await session.refresh(row)
     await live.publish_inbox_event(info.context.pubsub, everyone, row.id, "ADDED", 0)
@@ -129,9 +127,8 @@ async def add_conversation_members(
             raise BadUserInput(f"A group has at most {MAX_GROUP_MEMBERS} members", field="userIds")
         if added:
             await session.execute(
-                insert(ParticipantRow).values(
-                    [{"conversation_id": conversation_id, "user_id": u} for u in added]
-                )
+                insert(ParticipantRow),
+                [{"conversation_id": conversation_id, "user_id": u} for u in added],
             )
     for user_id in added:
         person = await info.context.person.load(user_id)

@@ -160,7 +160,9 @@ async def notify(
         }
         for user_id in user_ids
     ]
-    statement = insert(NotificationRow).values(values)
+    # The rows go as parameters: a statement with `.values([...])` has no cache key,
+    # so SQLAlchemy would compile it again on every call (docs/architecture.md).
+    statement = insert(NotificationRow)
     if notification.dedupe_key is not None:
         statement = statement.on_conflict_do_update(
             index_elements=[NotificationRow.user_id, NotificationRow.dedupe_key],
@@ -177,7 +179,8 @@ async def notify(
     result: Result[NotificationRow, bool] = await session.execute(
         statement.returning(NotificationRow, inserted.label("inserted")).execution_options(
             populate_existing=True
-        )
+        ),
+        values,
     )
     written = result.all()
     rows = [row for row, _ in written]
@@ -213,9 +216,8 @@ async def _queue_emails(
     if not wanted:
         return False
     await session.execute(
-        insert(OutgoingMailRow)
-        .values([{"notification_id": row.id, "user_id": row.user_id} for row in wanted])
-        .on_conflict_do_nothing()
+        insert(OutgoingMailRow).on_conflict_do_nothing(),
+        [{"notification_id": row.id, "user_id": row.user_id} for row in wanted],
     )
     return True
 
