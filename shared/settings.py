@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 10.0
     mail_from: str = "Meetinity <notifications@meetinity.dev>"
     mail_poll_seconds: float = 5.0
+    # Woken by a new mail, the mailer waits this long for others before sending: a burst
+    # (a registration storm) goes out in a few SMTP sessions and transactions, not one each.
+    mail_gather_seconds: float = 0.2
     # SMTP unreachable: wait longer and longer, up to this, before trying again.
     mail_retry_ceiling_seconds: float = 30.0
     # A mail the server keeps refusing (or for someone with no known address) is

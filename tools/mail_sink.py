@@ -3,6 +3,8 @@ notification email to it instead of to real people.
 
 A real SMTP server (`aiosmtpd`), so the mailer speaks real SMTP to it; each mail
 lands in the folder as `<nanoseconds since 1970>-<id>.eml`, readable with any mail client or `cat`.
+Like any mail server, it adds a `Received` header naming the client's address and port:
+mails with the same one came in the same SMTP session.
 """
 
 import time
@@ -27,7 +29,9 @@ class MailFolder:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.eml"
-        path.write_bytes(envelope.original_content or envelope.content)
+        host, port = session.peer[:2]
+        received = f"Received: from {session.host_name} ([{host}]:{port}) by mail-sink\r\n"
+        path.write_bytes(received.encode() + (envelope.original_content or envelope.content))
         if self.announce:
             print(f"mail to {', '.join(envelope.rcpt_tos)}: {path}", flush=True)
         return "250 Message accepted for delivery"

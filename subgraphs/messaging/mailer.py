@@ -116,6 +116,7 @@ class Mailer:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._settings.mail_poll_seconds):
                 await mail_wakeup.event.wait()
+                await asyncio.sleep(self._settings.mail_gather_seconds)
         mail_wakeup.event.clear()
 
     async def send_due(self) -> int:

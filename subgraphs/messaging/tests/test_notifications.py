@@ -2,7 +2,11 @@
 notifications for the people concerned, live and by email for those who want it."""
 
 import asyncio
+import uuid
 from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
 
 from subgraphs.messaging.tests.support import (
     MARK_READ,
@@ -243,3 +247,38 @@ async def test_email_waits_for_smtp_while_the_notification_does_not(
     assert row["notification_id"].hex == notification["id"].replace("-", "")
     await asyncio.sleep(1.5)
     assert len(mails_to(environment.mail_dir, person.email)) == 1
+
+
+async def test_a_burst_of_registrations_is_emailed_in_one_or_two_smtp_sessions(
+    api: GraphQLClient, environment: StackEnvironment
+) -> None:
+    """The mailer, woken by a new mail, gathers those that follow for a moment: a burst
+    does not open an SMTP session (and a transaction) per mail."""
+    organizer = await with_role(api, environment.config.database_url, "organizer")
+    event_id = await published_event(api, organizer, title="Burst Brunch", capacity=20)
+    people = [await sign_up(api, f"Burst {n}") for n in range(12)]
+
+    async def addresses_known() -> list[asyncpg.Record]:
+        connection = await asyncpg.connect(environment.config.database_url)
+        try:
+            known: list[asyncpg.Record] = await connection.fetch(
+                "SELECT user_id FROM messaging.notification_recipients "
+                "WHERE user_id = ANY($1::uuid[]) AND email IS NOT NULL",
+                [uuid.UUID(person.id) for person in people],
+            )
+        finally:
+            await connection.close()
+        return known if len(known) == len(people) else []
+
+    # Otherwise a confirmation could be held back until the sign-up reaches messaging.
+    await eventually(addresses_known, "everyone's address in messaging")
+    await asyncio.gather(*(register(api, event_id, person) for person in people))
+
+    async def everyone_mailed() -> list[Any]:
+        mails = [mail for person in people for mail in mails_to(environment.mail_dir, person.email)]
+        return mails if len(mails) == len(people) else []
+
+    mails = await eventually(everyone_mailed, "a confirmation email to each")
+    # The sink stamps each mail with the SMTP client's address and port: one per session.
+    sessions = {mail["Received"] for mail in mails}
+    assert 1 <= len(sessions) <= 2, sessions
