@@ -3,9 +3,15 @@ and the database's own ceiling for the same transaction, side by side in one run
 
 One event with `--seats` seats; wrk keeps `--concurrency` `registerForEvent` requests in
 flight for `--seconds`, each carrying the token of a new person, so every request is a
-new registration taking the event's row lock (and the router never merges two). Next
-to each figure: CPU milliseconds per registration of every process (router, each
-subgraph, the PostgreSQL backends), read from /proc.
+new registration taking the event's row lock (and the router never merges two). The
+people are known to messaging with an email address, as after their sign-up, so each
+registration's notification email is really sent (to the stack's SMTP sink).
+
+Next to each figure: CPU milliseconds per registration of every process (router, each
+subgraph, the PostgreSQL backends), read from /proc, counted until the run's work is
+all done: the write, and what the consumers do with it afterwards (matching's
+projection and re-scoring, messaging's notification and email), which goes on after
+wrk stops and would otherwise fall into the next run. `drain s` is how long that took.
 
 The ceiling is pgbench running the very function the events subgraph calls
 (`events.register_for_event`: lock, check, insert, counters, outbox) with as many
@@ -31,6 +37,7 @@ import asyncio
 import os
 import platform
 import statistics
+import time
 import uuid
 from collections import defaultdict
 from contextlib import ExitStack
@@ -59,12 +66,28 @@ SELECT refusal FROM events.register_for_event(:event_id::uuid, gen_random_uuid()
 """
 
 
+# How long the consumers may take to catch up with a run before it counts as wrong.
+DRAIN_TIMEOUT_SECONDS = 120.0
+CAUGHT_UP = """
+SELECT (SELECT count(*) FROM events.outbox o JOIN events.registrations r
+          ON o.aggregate_id = r.id::text
+        WHERE r.event_id = $1 AND o.published_at IS NULL) AS unrelayed,
+       (SELECT count(*) FROM matching.registrations WHERE event_id = $1) AS in_matching,
+       (SELECT count(*) FROM matching.rescore_queue) AS rescoring,
+       (SELECT count(*) FROM messaging.event_registrations WHERE event_id = $1) AS in_messaging,
+       (SELECT count(*) FROM messaging.outgoing_mail m
+          JOIN messaging.notifications n ON n.id = m.notification_id
+        WHERE n.event_id = $1 AND m.sent_at IS NULL) AS unsent
+"""
+
+
 @dataclass
 class Run:
     stack: str
     path: str
     result: WrkResult
     cpu_ms: dict[str, float]
+    drain_seconds: float
 
 
 async def new_event(stack: StackUnderTest, seats: int) -> str:
@@ -75,6 +98,44 @@ async def new_event(stack: StackUnderTest, seats: int) -> str:
         return await published_event(api, organizer, capacity=seats)
     finally:
         await api.close()
+
+
+async def people_with_addresses(stack: StackUnderTest, count: int) -> list[str]:
+    """`count` new people as messaging knows them once their sign-up reached it."""
+    ids = [uuid.uuid4() for _ in range(count)]
+    connection = await asyncpg.connect(stack.database_url)
+    try:
+        await connection.execute(
+            "INSERT INTO messaging.notification_recipients (user_id, name, email, version) "
+            "SELECT id, 'Bench person', id::text || '@bench.invalid', 1 FROM unnest($1::uuid[]) id",
+            ids,
+        )
+    finally:
+        await connection.close()
+    return [str(person) for person in ids]
+
+
+async def drained(stack: StackUnderTest, event_id: str) -> float:
+    """Waits until the run's registrations are relayed and applied by both consumers, the
+    re-scoring queue is empty and every email is sent; the seconds that took."""
+    started = time.monotonic()
+    connection = await asyncpg.connect(stack.database_url)
+    try:
+        while True:
+            registered = await connection.fetchval(
+                "SELECT count(*) FROM events.registrations WHERE event_id = $1",
+                uuid.UUID(event_id),
+            )
+            state = await connection.fetchrow(CAUGHT_UP, uuid.UUID(event_id))
+            if (state["unrelayed"], state["rescoring"], state["unsent"]) == (0, 0, 0) and (
+                state["in_matching"] == state["in_messaging"] == registered
+            ):
+                return time.monotonic() - started
+            if time.monotonic() - started > DRAIN_TIMEOUT_SECONDS:
+                raise SystemExit(f"{stack.label}: not caught up after a run: {dict(state)}")
+            await asyncio.sleep(0.2)
+    finally:
+        await connection.close()
 
 
 async def outcome_problems(
@@ -132,7 +193,7 @@ def registration_run(
 ) -> tuple[Run, list[str]]:
     event_id = asyncio.run(new_event(stack, args.seats))
     url = stack.router_url if path == "router" else stack.urls["events"]
-    tokens = stack.tokens(args.people)
+    tokens = people_tokens(stack, args.people)
     meter = CpuMeter(stack)
     meter.start()
     result = run_wrk(
@@ -143,19 +204,26 @@ def registration_run(
         seconds=args.seconds,
         collect="waitlistPosition",
     )
+    drain_seconds = asyncio.run(drained(stack, event_id))
     spent = meter.stop()
     problems = asyncio.run(outcome_problems(stack, event_id, args.seats, result, args.concurrency))
-    run = Run(stack.label, path, result, cpu_ms_per_request(spent, result.requests))
+    run = Run(stack.label, path, result, cpu_ms_per_request(spent, result.requests), drain_seconds)
     return run, [f"{stack.label} via {path}: {problem}" for problem in problems]
 
 
 def warm_up(stack: StackUnderTest, args: argparse.Namespace) -> None:
-    """Opens the services' connections and fills their caches before anything is timed."""
+    """Opens the services' connections and fills their caches before anything is timed,
+    and lets the consumers finish with it."""
     for url in (stack.router_url, stack.urls["events"]):
         event_id = asyncio.run(new_event(stack, args.seats))
         body = {"query": REGISTER, "variables": {"id": event_id}}
-        tokens = stack.tokens(args.concurrency * 20)
-        run_wrk(url, body, tokens, connections=args.concurrency, seconds=1)
+        run_wrk(url, body, people_tokens(stack, args.concurrency * 20),
+                connections=args.concurrency, seconds=1)  # fmt: skip
+        asyncio.run(drained(stack, event_id))
+
+
+def people_tokens(stack: StackUnderTest, count: int) -> list[str]:
+    return stack.tokens(count, people=asyncio.run(people_with_addresses(stack, count)))
 
 
 def ceiling(stack: StackUnderTest, args: argparse.Namespace) -> float:
@@ -183,15 +251,19 @@ def report(runs: list[Run], ceilings: list[float], args: argparse.Namespace) -> 
     for run in runs:
         grouped[(run.stack, run.path)].append(run)
     names = sorted({name for run in runs for name in run.cpu_ms})
-    header = f"{'stack':<9}{'path':<8}{'reg/s':>8}{'of ceiling':>11}{'p50 ms':>9}{'p99 ms':>9}"
-    print(header + "  CPU ms per registration: " + " ".join(f"{n:>9}" for n in names))
+    header = (f"{'stack':<9}{'path':<8}{'reg/s':>8}{'of ceiling':>11}{'p50 ms':>9}"
+              f"{'p99 ms':>9}{'drain s':>9}")  # fmt: skip
+    print(header + "  CPU ms per registration: " + " ".join(f"{n:>9}" for n in names)
+          + f"{'all':>9}")  # fmt: skip
     for (stack, path), group in grouped.items():
         rate = statistics.median(run.result.per_second for run in group)
         p50 = statistics.median(run.result.p50_ms for run in group)
         p99 = statistics.median(run.result.p99_ms for run in group)
+        drain = statistics.median(run.drain_seconds for run in group)
         cpu = {n: statistics.median(run.cpu_ms.get(n, 0.0) for run in group) for n in names}
         print(f"{stack:<9}{path:<8}{rate:>8.0f}{rate / ceiling_tps:>10.0%} {p50:>9.1f}{p99:>9.1f}"
-              "  " + " " * 25 + " ".join(f"{cpu[n]:>9.2f}" for n in names))  # fmt: skip
+              f"{drain:>9.1f}  " + " " * 25 + " ".join(f"{cpu[n]:>9.2f}" for n in names)
+              + f"{sum(cpu.values()):>9.2f}")  # fmt: skip
         print(f"{'':<17}runs: " + ", ".join(f"{run.result.per_second:.0f}/s" for run in group))
     if len({run.stack for run in runs}) == 2:
         for path in ("router", "direct"):
