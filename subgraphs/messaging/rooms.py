@@ -77,7 +77,8 @@ async def open_event_conversation(info: Info, *, event_id: uuid.UUID) -> Convers
                     {"conversation_id": room.id, "user_id": known.organizer_id,
                      "role": "organizer"}
                 )  # fmt: skip
-            await session.execute(insert(ParticipantRow).values(members).on_conflict_do_nothing())
+            if members:
+                await session.execute(insert(ParticipantRow).on_conflict_do_nothing(), members)
             await session.refresh(room)
     return room
 
