@@ -69,7 +69,8 @@ SELECT refusal FROM events.register_for_event(:event_id::uuid, gen_random_uuid()
 # How long the consumers may take to catch up with a run before it counts as wrong.
 DRAIN_TIMEOUT_SECONDS = 120.0
 CAUGHT_UP = """
-SELECT (SELECT count(*) FROM events.outbox o JOIN events.registrations r
+SELECT (SELECT count(*) FROM events.registrations WHERE event_id = $1) AS registered,
+       (SELECT count(*) FROM events.outbox o JOIN events.registrations r
           ON o.aggregate_id = r.id::text
         WHERE r.event_id = $1 AND o.published_at IS NULL) AS unrelayed,
        (SELECT count(*) FROM matching.registrations WHERE event_id = $1) AS in_matching,
@@ -122,13 +123,9 @@ async def drained(stack: StackUnderTest, event_id: str) -> float:
     connection = await asyncpg.connect(stack.database_url)
     try:
         while True:
-            registered = await connection.fetchval(
-                "SELECT count(*) FROM events.registrations WHERE event_id = $1",
-                uuid.UUID(event_id),
-            )
             state = await connection.fetchrow(CAUGHT_UP, uuid.UUID(event_id))
             if (state["unrelayed"], state["rescoring"], state["unsent"]) == (0, 0, 0) and (
-                state["in_matching"] == state["in_messaging"] == registered
+                state["in_matching"] == state["in_messaging"] == state["registered"]
             ):
                 return time.monotonic() - started
             if time.monotonic() - started > DRAIN_TIMEOUT_SECONDS:

@@ -195,7 +195,7 @@ class SafeBroadcast(Broadcast):
 
 
 class ResilientRedisBackend(RedisBackend):
-    """broadcaster's Redis backend, fixed in four ways.
+    """broadcaster's Redis backend, fixed in three ways.
 
     Upstream's listener stops whenever no channel is subscribed, and a SUBSCRIBE sent
     then is preceded by redis-py's health-check PING, whose answer it reads itself:
