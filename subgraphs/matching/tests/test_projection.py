@@ -132,7 +132,8 @@ def _registration_events(event_id: uuid.UUID) -> list[DomainEvent]:
 async def test_a_consumer_killed_mid_stream_loses_nothing_and_applies_nothing_twice(
     environment: StackEnvironment, tmp_path: Path
 ) -> None:
-    prefix = f"{environment.config.redis_prefix}-matching-{uuid.uuid4().hex[:6]}"
+    # Under the environment's prefix, so its clean-up removes these streams too.
+    prefix = f"{environment.config.redis_prefix}:matching-{uuid.uuid4().hex[:6]}"
     events = _registration_events(uuid.uuid4())
     redis = Redis.from_url(environment.config.redis_url, decode_responses=True)
     pipeline = redis.pipeline(transaction=False)

@@ -84,7 +84,8 @@ def registration_confirmed(user_id: uuid.UUID, event_id: uuid.UUID) -> DomainEve
 async def test_a_consumer_killed_mid_stream_loses_nothing_and_repeats_nothing(
     environment: StackEnvironment, tmp_path: Path
 ) -> None:
-    prefix = f"{environment.config.redis_prefix}-consumer-{uuid.uuid4().hex[:6]}"
+    # Under the environment's prefix, so its clean-up removes these streams too.
+    prefix = f"{environment.config.redis_prefix}:consumer-{uuid.uuid4().hex[:6]}"
     wants_email, opted_out, event_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     redis = Redis.from_url(environment.config.redis_url, decode_responses=True)
     pipeline = redis.pipeline(transaction=False)
