@@ -23,7 +23,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -398,7 +398,7 @@ def rank(
     population: Population,
     a: IntArray,
     b: IntArray,
-    impressions: Impressions | dict[tuple[int, int], int] | None = None,
+    impressions: Impressions | None = None,
     popularity_cap: bool = True,
 ) -> Ranked:
     """Scores the pairs and keeps each seeker's top K overall and per shared event
@@ -407,8 +407,6 @@ def rank(
     fitting = score > 0
     a, b, score = a[fitting], b[fitting], score[fitting]
     rank_score = score.copy()
-    if isinstance(impressions, dict):
-        impressions = Impressions(impressions, population.n)
     if impressions is not None:
         rank_score *= impressions.factor(a, b)
     best = _top(a, rank_score, scoring.TOP_K)
@@ -529,31 +527,3 @@ def cap_popularity(
 ) -> NDArray[np.float64]:
     """The popularity cap over everyone's overall lists (rows of all seekers)."""
     return _cap_popularity(user, candidate, rank_score, np.arange(len(user)))
-
-
-def rank_everyone(
-    population: Population,
-    impressions: Impressions | None = None,
-    progress: Progress | None = None,
-    workers: int | None = None,
-    chunk: int = CHUNK,
-) -> tuple[Ranked, int]:
-    """Every seeker's lists, the popularity cap applied; and the pairs scored."""
-    parts: list[Ranked] = []
-    pairs = 0
-    for part, scored in rank_chunks(population, impressions, progress, workers, chunk):
-        parts.append(part)
-        pairs += scored
-    ranked = Ranked(
-        *(
-            np.concatenate([getattr(part, field.name) for part in parts])
-            if parts
-            else np.empty(0, np.int32 if field.name in ("user", "context", "candidate") else float)
-            for field in fields(Ranked)
-        )
-    )
-    overall = np.flatnonzero(ranked.context == -1)
-    ranked.rank_score[overall] = cap_popularity(
-        ranked.user[overall], ranked.candidate[overall], ranked.rank_score[overall]
-    )
-    return ranked, pairs

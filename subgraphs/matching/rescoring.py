@@ -116,14 +116,15 @@ async def load_people(
 
 def _impressions(
     population: engine.Population, shown: Sequence[asyncpg.Record]
-) -> dict[tuple[int, int], int]:
+) -> engine.Impressions:
     """Showings counted against the discount, by pair of the population's people."""
     index = population.index
-    return {
+    pairs = {
         (index[row["user_id"]], index[row["candidate_id"]]): row["shown"]
         for row in shown
         if row["user_id"] in index and row["candidate_id"] in index
     }
+    return engine.Impressions(pairs, population.n)
 
 
 # Writing lists ---------------------------------------------------------------------------
@@ -258,7 +259,7 @@ async def full_recompute(db: Database, progress: Progress | None = None) -> Reco
                 "SELECT user_id, candidate_id, shown FROM matching.impressions WHERE shown > $1",
                 scoring.IMPRESSIONS_FREE,
             )
-            impressions = engine.Impressions(_impressions(population, shown), population.n)
+            impressions = _impressions(population, shown)
             written = _Written()
             rows = _ranked_rows(population, impressions, computed_at, progress, written)
             await beating(_fill_next(conn, rows))
@@ -400,7 +401,7 @@ async def rescore_person(conn: asyncpg.Connection, user_id: uuid.UUID) -> int:
         " WHERE (user_id = $1 OR candidate_id = $1) AND shown > $2",
         user_id, scoring.IMPRESSIONS_FREE,
     )  # fmt: skip
-    impressions = engine.Impressions(_impressions(population, shown), population.n)
+    impressions = _impressions(population, shown)
     ranked = engine.rank(population, a, others, impressions, popularity_cap=False)
     # The same pairs seen from the other side (the score is symmetric).
     back = engine.rank(population, others, a, impressions, popularity_cap=False)

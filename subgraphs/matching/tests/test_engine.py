@@ -2,6 +2,7 @@
 needs all pairs, sinks what people keep ignoring, and caps the most popular."""
 
 import uuid
+from dataclasses import fields
 
 import numpy as np
 
@@ -87,9 +88,11 @@ def test_a_recommendation_shown_again_and_again_sinks() -> None:
 
     assert order(engine.rank(population, a, b)) == [1, 2]
     # Shown a few times: nothing changes yet. Shown and ignored more: it sinks.
-    few = engine.rank(population, a, b, impressions={(0, 1): scoring.IMPRESSIONS_FREE})
+    few = engine.rank(
+        population, a, b, engine.Impressions({(0, 1): scoring.IMPRESSIONS_FREE}, population.n)
+    )
     assert order(few) == [1, 2]
-    many = {(0, 1): scoring.IMPRESSIONS_FREE + 5}
+    many = engine.Impressions({(0, 1): scoring.IMPRESSIONS_FREE + 5}, population.n)
     assert order(engine.rank(population, a, b, impressions=many)) == [2, 1]
 
 
@@ -108,12 +111,39 @@ def test_one_very_popular_person_does_not_fill_everyones_top_ten() -> None:
     assert (~demoted).sum() == scoring.POPULARITY_CAP
 
 
+def _rank_everyone(
+    population: engine.Population,
+    impressions: engine.Impressions,
+    progress: engine.Progress | None = None,
+    *,
+    workers: int,
+    chunk: int,
+) -> tuple[engine.Ranked, int]:
+    """Every seeker's lists from `rank_chunks`, the popularity cap applied (as the full
+    recompute does, there while streaming); and the pairs scored."""
+    parts, pairs = [], 0
+    for part, scored in engine.rank_chunks(population, impressions, progress, workers, chunk):
+        parts.append(part)
+        pairs += scored
+    ranked = engine.Ranked(
+        *(
+            np.concatenate([getattr(part, field.name) for part in parts])
+            for field in fields(engine.Ranked)
+        )
+    )
+    overall = np.flatnonzero(ranked.context == -1)
+    ranked.rank_score[overall] = engine.cap_popularity(
+        ranked.user[overall], ranked.candidate[overall], ranked.rank_score[overall]
+    )
+    return ranked, pairs
+
+
 def test_ranking_everyone_in_worker_processes_gives_the_same_lists() -> None:
     population = engine.Population(_crowd(300))
     shown = engine.Impressions({(0, 1): scoring.IMPRESSIONS_FREE + 4}, population.n)
     seen: list[int] = []
-    alone, pairs = engine.rank_everyone(population, shown, workers=1, chunk=70)
-    pooled, pooled_pairs = engine.rank_everyone(
+    alone, pairs = _rank_everyone(population, shown, workers=1, chunk=70)
+    pooled, pooled_pairs = _rank_everyone(
         population, shown, lambda done, _: seen.append(done), workers=2, chunk=70
     )
     assert pairs == pooled_pairs > 0
