@@ -19,7 +19,7 @@ async def _latest_registrations(
     db: Database, user_id: uuid.UUID, event_ids: Sequence[uuid.UUID]
 ) -> list[RegistrationRow | None]:
     """Each event's most recent registration of one person (live, or how it ended)."""
-    async with db.transaction() as session:
+    async with db.read() as session:
         rows = await session.scalars(
             select(RegistrationRow)
             .where(RegistrationRow.user_id == user_id, RegistrationRow.event_id.in_(event_ids))
@@ -49,7 +49,7 @@ async def _waitlist_positions(
         )
         .subquery()
     )
-    async with db.transaction() as session:
+    async with db.read() as session:
         rows = await session.execute(
             select(waiting.c.id, waiting.c.position).where(waiting.c.id.in_(registration_ids))
         )

@@ -36,7 +36,7 @@ def profile_of(row: Any, events: dict[uuid.UUID, str]) -> Profile:
 
 
 async def _attending(db: Database, user_ids: Sequence[uuid.UUID]) -> list[dict[uuid.UUID, str]]:
-    async with db.transaction() as session:
+    async with db.read() as session:
         rows = (await session.execute(ATTENDING, {"ids": list(user_ids)})).all()
     found: dict[uuid.UUID, dict[uuid.UUID, str]] = {user_id: {} for user_id in user_ids}
     for row in rows:
@@ -52,7 +52,7 @@ async def _visible_profiles(
         f"SELECT {PROFILE_COLUMNS} FROM matching.people p"
         f" WHERE p.user_id = ANY(:ids) AND {permissions.CAN_SEE}"
     )
-    async with db.transaction() as session:
+    async with db.read() as session:
         rows = (await session.execute(statement, {"ids": list(user_ids), "viewer": viewer})).all()
     found = {row.user_id: row for row in rows}
     return [found.get(user_id) for user_id in user_ids]
@@ -60,7 +60,7 @@ async def _visible_profiles(
 
 async def _own_profiles(db: Database, user_ids: Sequence[uuid.UUID]) -> list[Any]:
     statement = text(f"SELECT {PROFILE_COLUMNS} FROM matching.people p WHERE p.user_id = ANY(:ids)")
-    async with db.transaction() as session:
+    async with db.read() as session:
         rows = (await session.execute(statement, {"ids": list(user_ids)})).all()
     found = {row.user_id: row for row in rows}
     return [found.get(user_id) for user_id in user_ids]

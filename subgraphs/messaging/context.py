@@ -87,7 +87,7 @@ class Context(RequestContext):
         """The conversations among `ids` the viewer takes part in (None for the others:
         a non-participant cannot tell them from conversations that do not exist)."""
         viewer = await self._viewer_id()
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             rows = await session.scalars(
                 select(ConversationRow)
                 .join(ParticipantRow)
@@ -105,7 +105,7 @@ class Context(RequestContext):
         viewer = await self.principal()
         if viewer is None:
             return [None for _ in match_ids]
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             rows = (
                 await session.execute(
                     select(MatchConversationRow.match_id, ConversationRow)
@@ -126,7 +126,7 @@ class Context(RequestContext):
         return [found.get(match_id) for match_id in match_ids]
 
     async def _participants(self, ids: Sequence[uuid.UUID]) -> list[list[ParticipantRow]]:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             rows = await session.scalars(
                 select(ParticipantRow)
                 .where(ParticipantRow.conversation_id.in_(ids))
@@ -138,7 +138,7 @@ class Context(RequestContext):
         return [found[id] for id in ids]
 
     async def _last_messages(self, ids: Sequence[uuid.UUID]) -> list[MessageRow | None]:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             rows = await session.scalars(
                 select(MessageRow)
                 .join(
@@ -153,7 +153,7 @@ class Context(RequestContext):
 
     async def _unread_counts(self, ids: Sequence[uuid.UUID]) -> list[int]:
         viewer = await self._viewer_id()
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             rows = await session.execute(
                 UNREAD_COUNTS, {"viewer": viewer, "ids": list(ids), "cap": UNREAD_CAP}
             )
@@ -161,13 +161,13 @@ class Context(RequestContext):
         return [found.get(id, 0) for id in ids]
 
     async def _people(self, ids: Sequence[uuid.UUID]) -> list[RecipientRow | None]:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             rows = await session.scalars(select(RecipientRow).where(RecipientRow.user_id.in_(ids)))
             found = {row.user_id: row for row in rows}
         return [found.get(id) for id in ids]
 
     async def _blocks_of(self, viewers: Sequence[uuid.UUID]) -> list[Blocks]:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             rows = (
                 await session.execute(
                     select(BlockRow.blocker_id, BlockRow.blocked_id).where(

@@ -17,7 +17,7 @@ from subgraphs.users.models import BlockRow, UserRow
 
 async def blocked_users_of(db: Database, blocker_ids: Sequence[uuid.UUID]) -> list[list[UserRow]]:
     """For each person, whom they block, most recent first (one statement for them all)."""
-    async with db.transaction() as session:
+    async with db.read() as session:
         rows = await session.execute(
             select(BlockRow.blocker_id, UserRow)
             .join(UserRow, UserRow.id == BlockRow.blocked_id)
