@@ -25,7 +25,8 @@ from email.utils import formataddr, make_msgid
 
 import aiosmtplib
 from fastapi import FastAPI
-from sqlalchemy import func, select, update
+from sqlalchemy import any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -127,17 +128,21 @@ class Mailer:
             if not due:
                 return 0
             unreachable: Exception | None = None
+            sent: list[DueMail] = []
             try:
                 async with self._smtp() as smtp:
                     for mail in due:
                         try:
-                            await self._send(session, smtp, mail)
+                            if await self._send(session, smtp, mail):
+                                sent.append(mail)
                         except UNREACHABLE:
                             raise
                         except aiosmtplib.SMTPException as exc:
                             await self._postpone(session, mail, describe(exc))
             except UNREACHABLE as exc:
                 unreachable = exc
+            # What went before the server went away is marked too, in the same commit.
+            await self._mark_sent(session, sent)
         if unreachable is not None:
             raise SmtpUnreachable(describe(unreachable)) from unreachable
         return len(due)
@@ -176,19 +181,25 @@ class Mailer:
         )
         return [DueMail(*row) for row in rows]
 
-    async def _send(self, session: AsyncSession, smtp: aiosmtplib.SMTP, mail: DueMail) -> None:
+    async def _send(self, session: AsyncSession, smtp: aiosmtplib.SMTP, mail: DueMail) -> bool:
+        """Sends the mail; False when it is postponed instead (no address known yet)."""
         if mail.address is None:
             await self._postpone(session, mail, "no email address known for this person yet")
-            return
+            return False
         await smtp.send_message(compose(self._settings, mail))
+        return True
+
+    async def _mark_sent(self, session: AsyncSession, sent: list[DueMail]) -> None:
+        """One statement for the whole batch, whatever its size."""
+        if not sent:
+            return
+        ids = OutgoingMailRow.notification_id
         await session.execute(
             update(OutgoingMailRow)
-            .where(OutgoingMailRow.notification_id == mail.notification_id)
-            .values(sent_at=func.now(), attempts=mail.attempts + 1, last_error=None)
+            .where(ids == any_(bindparam("sent", type_=ARRAY(ids.type))))
+            .values(sent_at=func.now(), attempts=OutgoingMailRow.attempts + 1, last_error=None),
+            {"sent": [mail.notification_id for mail in sent]},
         )
-        # Committed with the rest of the batch; flushing now keeps the mark even if a
-        # later mail of the batch finds the server gone.
-        await session.flush()
 
     async def _postpone(self, session: AsyncSession, mail: DueMail, error: str) -> None:
         attempts = mail.attempts + 1
