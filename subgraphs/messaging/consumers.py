@@ -19,7 +19,7 @@ from datetime import datetime
 from functools import partial
 
 from fastapi import FastAPI
-from sqlalchemy import case, func, select
+from sqlalchemy import Row, Select, case, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -130,12 +130,22 @@ def _when(moment: datetime | None) -> str:
     return "" if moment is None else f" on {moment:%A %d %B %Y at %H:%M} UTC"
 
 
-async def _event_title(session: AsyncSession, event_id: uuid.UUID) -> tuple[str, str]:
+def _known_event(event_id: uuid.UUID) -> Select[str, datetime | None]:
+    return select(KnownEventRow.title, KnownEventRow.starts_at).where(
+        KnownEventRow.event_id == event_id
+    )
+
+
+def _title_and_when(known: Row[str, datetime | None] | None) -> tuple[str, str]:
     """The event's title and " on <date>" (empty when this subgraph does not know it)."""
-    known = await session.get(KnownEventRow, event_id)
     if known is None:
         return "an event", ""
-    return known.title, _when(known.starts_at)
+    title, starts_at = known
+    return title, _when(starts_at)
+
+
+async def _event_title(session: AsyncSession, event_id: uuid.UUID) -> tuple[str, str]:
+    return _title_and_when((await session.execute(_known_event(event_id))).first())
 
 
 def registration_notification(
@@ -203,15 +213,16 @@ async def follow_registration(session: AsyncSession, pubsub: PubSub, event: Doma
         "version": event.version,
     }
     upsert = insert(EventRegistrationRow).values(registration_id=registration_id, **values)
-    await session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[EventRegistrationRow.registration_id],
-            set_={**values, "updated_at": func.now()},
-            where=EventRegistrationRow.version < upsert.excluded.version,
-        )
-    )
+    applied = upsert.on_conflict_do_update(
+        index_elements=[EventRegistrationRow.registration_id],
+        set_={**values, "updated_at": func.now()},
+        where=EventRegistrationRow.version < upsert.excluded.version,
+    ).cte("applied")
+    # The projection and the event's title in one round trip (a hot path: every
+    # registration comes through here).
+    known = (await session.execute(_known_event(event_id).add_cte(applied))).first()
     await rooms.follow_registration(session, pubsub, event_id, user_id)
-    title, when = await _event_title(session, event_id)
+    title, when = _title_and_when(known)
     described = registration_notification(payload.get("change", ""), payload["status"], title, when)
     if described is None:
         return

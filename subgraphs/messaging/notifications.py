@@ -200,26 +200,26 @@ async def notify(
 async def _queue_emails(
     session: AsyncSession, kind: NotificationKind, rows: Sequence[NotificationRow]
 ) -> bool:
-    """Queues the email of each notification whose owner wants email for its kind."""
-    choices = dict(
-        (
-            await session.execute(
-                select(NotificationPreferenceRow.user_id, NotificationPreferenceRow.email).where(
-                    NotificationPreferenceRow.kind == kind.value,
-                    NotificationPreferenceRow.user_id.in_([row.user_id for row in rows]),
-                )
-            )
-        ).all()
+    """Queues the email of each notification whose owner wants email for its kind, in
+    one statement: the owner's choice, else the kind's default. Whether any was queued."""
+    choice = NotificationPreferenceRow
+    wanted = (
+        select(NotificationRow.id, NotificationRow.user_id)
+        .outerjoin(
+            choice, (choice.user_id == NotificationRow.user_id) & (choice.kind == kind.value)
+        )
+        .where(
+            NotificationRow.id.in_([row.id for row in rows]),
+            func.coalesce(choice.email, kind in EMAIL_BY_DEFAULT),
+        )
     )
-    default = kind in EMAIL_BY_DEFAULT
-    wanted = [row for row in rows if choices.get(row.user_id, default)]
-    if not wanted:
-        return False
-    await session.execute(
-        insert(OutgoingMailRow).on_conflict_do_nothing(),
-        [{"notification_id": row.id, "user_id": row.user_id} for row in wanted],
+    queued = await session.execute(
+        insert(OutgoingMailRow)
+        .from_select(["notification_id", "user_id"], wanted)
+        .on_conflict_do_nothing()
+        .returning(OutgoingMailRow.notification_id)
     )
-    return True
+    return queued.first() is not None
 
 
 async def mark_read(
