@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import after_commit
@@ -44,22 +44,25 @@ PROFILE_FIELDS = (
 TAG_FIELDS = ("skills", "interests", "offers", "seeks")
 
 
+def _requeued(statement: Insert) -> Insert:
+    # Queued again while being re-scored: the job deletes only the entry it read.
+    return statement.on_conflict_do_update(
+        index_elements=[RescoreRow.user_id], set_={"queued_at": func.now()}
+    )
+
+
+async def _wake_rescoring() -> None:
+    rescore_wakeup.set()
+
+
 async def queue_rescore(session: AsyncSession, user_ids: list[uuid.UUID]) -> None:
     """Marks people for re-scoring once this transaction commits."""
     if not user_ids:
         return
-    # Queued again while being re-scored: the job deletes only the entry it read.
     await session.execute(
-        insert(RescoreRow).on_conflict_do_update(
-            index_elements=[RescoreRow.user_id], set_={"queued_at": func.now()}
-        ),
-        [{"user_id": user_id} for user_id in set(user_ids)],
+        _requeued(insert(RescoreRow)), [{"user_id": user_id} for user_id in set(user_ids)]
     )
-
-    async def wake() -> None:
-        rescore_wakeup.set()
-
-    after_commit(session, wake)
+    after_commit(session, _wake_rescoring)
 
 
 async def apply_person_fields(
@@ -142,15 +145,24 @@ async def follow_event(session: AsyncSession, event: DomainEvent) -> None:
         upsert = insert(RegistrationRow).values(
             registration_id=uuid.UUID(payload["registration_id"]), **values
         )
-        applied = await session.execute(
+        applied = (
             upsert.on_conflict_do_update(
                 index_elements=[RegistrationRow.registration_id],
                 set_=values,
                 where=RegistrationRow.version < upsert.excluded.version,
-            ).returning(RegistrationRow.user_id)
+            )
+            .returning(RegistrationRow.user_id)
+            .cte("applied")
         )
-        if applied.first() is not None:
-            await queue_rescore(session, [values["user_id"]])
+        # The projection and, when it changed, the person's re-scoring in one round trip
+        # (a hot path: every registration comes through here).
+        queued = await session.execute(
+            _requeued(
+                insert(RescoreRow).from_select(["user_id"], select(applied.c.user_id))
+            ).returning(RescoreRow.user_id)
+        )
+        if queued.first() is not None:
+            after_commit(session, _wake_rescoring)
         return
     if not event.type.startswith("event."):
         return
