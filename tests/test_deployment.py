@@ -2,15 +2,18 @@
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import uuid
+from fnmatch import fnmatch
 from pathlib import Path
 
 import yaml
 
 from shared.settings import REPO_ROOT
 from tests.support.environment import database_url, run_as_admin
+from tools.stack import ROUTER_NODE_OPTIONS
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 
@@ -94,3 +97,37 @@ async def test_migrated_waits_for_pending_migrations_then_succeeds() -> None:
         assert done.returncode == 0, done.stderr
     finally:
         await run_as_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+ROUTER_DOCKERFILE = REPO_ROOT / "infra" / "docker" / "router.Dockerfile"
+
+
+def _local_imports(module: Path) -> set[Path]:
+    """`module` and the router modules it imports, transitively (`from './x.ts'`)."""
+    found = {module}
+    for name in re.findall(r"from '\./([\w.-]+\.ts)'", module.read_text()):
+        if (imported := module.parent / name) not in found:
+            found |= _local_imports(imported)
+    return found
+
+
+def test_the_router_image_holds_every_module_its_configuration_imports() -> None:
+    copied = [
+        pattern
+        for line in ROUTER_DOCKERFILE.read_text().splitlines()
+        if line.startswith("COPY ") and "--from" not in line
+        for pattern in line.split()[1:-1]
+    ]
+    modules = _local_imports(REPO_ROOT / "router" / "gateway.config.ts")
+    assert len(modules) > 1
+    missing = [
+        str(module.relative_to(REPO_ROOT))
+        for module in modules
+        if not any(fnmatch(str(module.relative_to(REPO_ROOT)), pattern) for pattern in copied)
+    ]
+    assert missing == [], f"the router image would fail to start without {missing}"
+
+
+def test_the_router_image_runs_node_with_the_options_the_stack_is_measured_with() -> None:
+    dockerfile = ROUTER_DOCKERFILE.read_text()
+    assert f"NODE_OPTIONS={ROUTER_NODE_OPTIONS}" in dockerfile

@@ -13,10 +13,12 @@ RUN groupadd --system --gid 10001 meetinity \
     && useradd --system --uid 10001 --gid meetinity --no-create-home meetinity
 WORKDIR /router
 COPY --from=build /router/node_modules ./node_modules
-COPY router/package.json router/gateway.config.ts router/auth.ts router/errors.ts ./
+COPY router/package.json router/*.ts ./
 COPY schema/supergraph.graphql /schema/supergraph.graphql
 
-ENV NODE_ENV=production ROUTER_PORT=4000 METRICS_PORT=9000 LOG_JSON=1
+# NODE_OPTIONS: the young generation the stack is measured with (tools/stack.py).
+ENV NODE_ENV=production ROUTER_PORT=4000 METRICS_PORT=9000 LOG_JSON=1 \
+    NODE_OPTIONS=--max-semi-space-size=64
 USER 10001:10001
 EXPOSE 4000 9000
 HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:4000/readiness').then(r => process.exit(r.ok ? 0 : 1)).catch(() => process.exit(1))"
