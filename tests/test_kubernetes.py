@@ -130,6 +130,15 @@ def test_containers_are_unprivileged_read_only_and_sized(overlay: str) -> None:
             assert {"cpu", "memory"} <= resources["limits"].keys(), name
 
 
+def test_the_router_may_hold_what_it_measures_under_load(overlay: str) -> None:
+    # 656 MiB resident after a sustained load with the image's young generation
+    # (docs/benchmarks.md, fourth round).
+    router = of_kind(overlay, "Deployment")["router"]["spec"]["template"]["spec"]
+    limit = router["containers"][0]["resources"]["limits"]["memory"]
+    assert limit.endswith(("Mi", "Gi")), limit
+    assert int(limit[:-2]) * (1024 if limit.endswith("Gi") else 1) >= 1024
+
+
 def test_migrations_run_in_a_job_that_new_subgraph_pods_wait_for(overlay: str) -> None:
     job = of_kind(overlay, "Job")["migrate"]
     assert job["spec"]["template"]["spec"]["containers"][0]["command"][-1] == "migrate"
