@@ -25,8 +25,7 @@ from email.utils import formataddr, make_msgid
 
 import aiosmtplib
 from fastapi import FastAPI
-from sqlalchemy import any_, bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -193,12 +192,10 @@ class Mailer:
         """One statement for the whole batch, whatever its size."""
         if not sent:
             return
-        ids = OutgoingMailRow.notification_id
         await session.execute(
             update(OutgoingMailRow)
-            .where(ids == any_(bindparam("sent", type_=ARRAY(ids.type))))
-            .values(sent_at=func.now(), attempts=OutgoingMailRow.attempts + 1, last_error=None),
-            {"sent": [mail.notification_id for mail in sent]},
+            .where(OutgoingMailRow.notification_id.in_([mail.notification_id for mail in sent]))
+            .values(sent_at=func.now(), attempts=OutgoingMailRow.attempts + 1, last_error=None)
         )
 
     async def _postpone(self, session: AsyncSession, mail: DueMail, error: str) -> None:
