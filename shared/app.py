@@ -212,8 +212,9 @@ def create_app(subgraph: Subgraph) -> FastAPI:
         app.state.verifier = subgraph.verifier(app)
         app.state.service = subgraph.name
         app.state.jobs = jobs = Supervisor(subgraph.name, settings.job_stuck_after_seconds)
-        for job in subgraph.background_jobs:
-            jobs.start(job.__name__, functools.partial(job, app))
+        if settings.process_role != "api":
+            for job in subgraph.background_jobs:
+                jobs.start(job.__name__, functools.partial(job, app))
         if subgraph.outbox is not None:
             relay = OutboxRelay(
                 app.state.background_db,
@@ -235,7 +236,10 @@ def create_app(subgraph: Subgraph) -> FastAPI:
             )
             jobs.start("retention", every(settings.retention_interval_seconds, retention.run_once))
         metrics_server = serve_metrics(app, subgraph, settings)
-        log.info("subgraph started", extra={"fields": {"subgraph": subgraph.name}})
+        log.info(
+            "subgraph started",
+            extra={"fields": {"subgraph": subgraph.name, "role": settings.process_role}},
+        )
         try:
             yield
         finally:
@@ -254,15 +258,16 @@ def create_app(subgraph: Subgraph) -> FastAPI:
         subgraph.name, app, settings.otel_exporter_otlp_endpoint, settings.otel_traces_sampler_arg
     )
     app.add_middleware(RequestContextMiddleware, service=subgraph.name)
-    graphql: GraphQLRouter[Any, None] = GraphQLRouter(
-        subgraph.schema,
-        context_getter=subgraph.context_getter,
-        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
-        allowed_origins=settings.allowed_origins,
-        # Production: no IDE (introspection and suggestions are off in the schema).
-        graphql_ide=None if settings.production else "graphiql",
-    )
-    app.include_router(graphql, prefix="/graphql")
+    if settings.process_role != "worker":
+        graphql: GraphQLRouter[Any, None] = GraphQLRouter(
+            subgraph.schema,
+            context_getter=subgraph.context_getter,
+            subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+            allowed_origins=settings.allowed_origins,
+            # Production: no IDE (introspection and suggestions are off in the schema).
+            graphql_ide=None if settings.production else "graphiql",
+        )
+        app.include_router(graphql, prefix="/graphql")
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -4,6 +4,7 @@ import os
 import socket
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,12 @@ class Settings(BaseSettings):
     # "production" turns off introspection, GraphiQL and field suggestions, and refuses
     # weak password hashing (docs/architecture.md, "Production mode").
     environment: str = "development"
+    # What this process runs (docs/architecture.md, "Processes"): "api" serves GraphQL
+    # and runs no consumers or chores; "worker" runs the subgraph's background jobs and
+    # serves only health, readiness and metrics; "all" does both (one process per
+    # subgraph, as the tests' single-subgraph processes run). Every role relays its own
+    # outbox, so each process's commits are published without waiting for a poll.
+    process_role: Literal["all", "api", "worker"] = "all"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/meetinity"
     # Connections per process (see shared/db.py for the formula against max_connections):
     # requests served at once, and background jobs (outbox relay, consumers).

@@ -13,7 +13,7 @@ from shared.jobs import FAILING_AFTER_CONSECUTIVE_FAILURES, Supervisor, every, h
 from shared.metrics import job_restarts
 from tests.support.environment import StackEnvironment
 from tests.support.waiting import eventually
-from tools.stack import Stack
+from tools.stack import SUBGRAPHS, WITH_WORKERS, Stack
 
 
 class Broken(Exception):
@@ -126,8 +126,31 @@ async def test_readiness_reports_each_background_job(
     environment: StackEnvironment, stack: Stack
 ) -> None:
     async with httpx.AsyncClient() as client:
-        response = await client.get(environment.config.url("events", "/readyz"))
-    assert response.status_code == 200
-    assert response.json()["jobs"] == {
+        serving = await client.get(environment.config.url("events", "/readyz"))
+        working = await client.get(environment.config.worker_url("events"))
+    assert serving.status_code == working.status_code == 200
+    assert serving.json()["jobs"] == {"outbox_relay": "ok", "retention": "ok"}
+    assert working.json()["jobs"] == {
         "consume_users_events": "ok", "outbox_relay": "ok", "retention": "ok",
     }  # fmt: skip
+
+
+async def test_requests_and_background_work_run_in_processes_of_their_own(
+    environment: StackEnvironment, stack: Stack
+) -> None:
+    """The process the router calls runs no consumer, mailer or chore (each relays its
+    own outbox); the worker runs them and serves no GraphQL."""
+    query = {"query": "{ _service { sdl } }"}
+    async with httpx.AsyncClient() as client:
+        for subgraph in SUBGRAPHS:
+            serving = (await client.get(environment.config.url(subgraph, "/readyz"))).json()
+            assert set(serving["jobs"]) <= {"outbox_relay", "retention"}, subgraph
+            answer = await client.post(environment.config.url(subgraph), json=query)
+            assert answer.status_code == 200, subgraph
+        for subgraph in WITH_WORKERS:
+            working = (await client.get(environment.config.worker_url(subgraph))).json()
+            assert working["ready"], working
+            assert set(working["jobs"]) - {"outbox_relay", "retention"}, subgraph
+            graphql = environment.config.worker_url(subgraph, "/graphql")
+            answer = await client.post(graphql, json=query)
+            assert answer.status_code == 404, subgraph

@@ -12,6 +12,7 @@ from shared.settings import REPO_ROOT
 from tests.support.environment import StackEnvironment
 from tests.support.graphql import GraphQLClient
 from tests.support.users import sign_up
+from tools.stack import WITH_WORKERS
 
 OBSERVABILITY = REPO_ROOT / "infra" / "observability"
 SERVICES = ("router", "users", "events", "matching", "messaging")
@@ -53,8 +54,11 @@ def _metric_names(query: str) -> set[str]:
 async def _exposed(environment: StackEnvironment) -> set[str]:
     names: set[str] = set()
     async with httpx.AsyncClient() as client:
-        for service in SERVICES:
-            text = (await client.get(environment.config.metrics_url(service))).text
+        urls = [environment.config.metrics_url(service) for service in SERVICES] + [
+            environment.config.worker_metrics_url(subgraph) for subgraph in WITH_WORKERS
+        ]
+        for url in urls:
+            text = (await client.get(url)).text
             for line in text.splitlines():
                 if line.startswith("# TYPE "):
                     family = line.split()[2]

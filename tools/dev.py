@@ -29,6 +29,8 @@ from tools.stack import (
     DEFAULT_COLLECTOR_PORT,
     DEFAULT_METRICS_PORTS,
     DEFAULT_PORTS,
+    DEFAULT_WORKER_METRICS_PORTS,
+    DEFAULT_WORKER_PORTS,
     Stack,
     StackConfig,
 )
@@ -118,6 +120,8 @@ def run_dev() -> int:
     ports = {
         **DEFAULT_PORTS,
         **{f"{name} metrics": port for name, port in DEFAULT_METRICS_PORTS.items()},
+        **{f"{name} worker": port for name, port in DEFAULT_WORKER_PORTS.items()},
+        **{f"{name} worker metrics": port for name, port in DEFAULT_WORKER_METRICS_PORTS.items()},
         "trace collector": DEFAULT_COLLECTOR_PORT,
     }
     busy = [f"{name}:{port}" for name, port in ports.items() if _port_in_use(port)]

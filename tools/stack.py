@@ -18,9 +18,19 @@ import httpx
 from shared.settings import REPO_ROOT
 
 SUBGRAPHS = ("users", "events", "matching", "messaging")
+# Subgraphs with background jobs (stream consumers, the mailer, re-scoring): these run
+# in a worker process of their own, so that the work following a request never shares
+# a process, its event loop and its pools with the requests themselves.
+WITH_WORKERS = ("events", "matching", "messaging")
+# Workers yield the CPU to the processes serving requests: background work may wait a
+# little, a person may not (docs/architecture.md, "Processes").
+WORKER_NICENESS = 10
 DEFAULT_PORTS = {"router": 4000, "users": 4001, "events": 4002, "matching": 4003, "messaging": 4004}
 # Each process serves Prometheus metrics on a port of its own, apart from its public one.
 DEFAULT_METRICS_PORTS = {name: port + 5400 for name, port in DEFAULT_PORTS.items()}
+# A worker serves health, readiness and metrics only (no GraphQL), on ports of its own.
+DEFAULT_WORKER_PORTS = {name: DEFAULT_PORTS[name] + 10 for name in WITH_WORKERS}
+DEFAULT_WORKER_METRICS_PORTS = {name: port + 5400 for name, port in DEFAULT_WORKER_PORTS.items()}
 # The local trace collector, on OTLP/HTTP's usual port.
 DEFAULT_COLLECTOR_PORT = 4318
 ROUTER_DIR = REPO_ROOT / "router"
@@ -45,6 +55,10 @@ class StackConfig:
     jwt_private_key_file: Path
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     metrics_ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_METRICS_PORTS))
+    worker_ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_WORKER_PORTS))
+    worker_metrics_ports: dict[str, int] = field(
+        default_factory=lambda: dict(DEFAULT_WORKER_METRICS_PORTS)
+    )
     log_dir: Path | None = None  # None: processes write to this terminal
     env: dict[str, str] = field(default_factory=dict)
     # Set: a local collector (tools/collector.py) stores every process's spans there.
@@ -56,6 +70,12 @@ class StackConfig:
 
     def metrics_url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.metrics_ports[service]}/metrics"
+
+    def worker_url(self, subgraph: str, path: str = "/readyz") -> str:
+        return f"http://127.0.0.1:{self.worker_ports[subgraph]}{path}"
+
+    def worker_metrics_url(self, subgraph: str) -> str:
+        return f"http://127.0.0.1:{self.worker_metrics_ports[subgraph]}/metrics"
 
     def tracing_env(self) -> dict[str, str]:
         if self.traces_file is None:
@@ -133,13 +153,20 @@ class Stack:
         return process
 
     def start_subgraph(
-        self, name: str, port: int | None = None, replica: str = "", metrics_port: int | None = None
+        self,
+        name: str,
+        port: int | None = None,
+        replica: str = "",
+        metrics_port: int | None = None,
+        role: str = "all",
     ) -> Process:
-        """The subgraph's main process by default; a replica on the ports given."""
+        """The subgraph's main process by default; a replica on the ports given. `role`
+        (PROCESS_ROLE): "all" serves requests and runs the background jobs too."""
         if port is None:
             port, metrics_port = self.config.ports[name], self.config.metrics_ports[name]
+        niceness = ["nice", "-n", str(WORKER_NICENESS)] if role == "worker" else []
         args = [
-            sys.executable, "-m", "uvicorn", f"subgraphs.{name}.app:app",
+            *niceness, sys.executable, "-m", "uvicorn", f"subgraphs.{name}.app:app",
             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
             "--ws-ping-interval", "20",
             # Longer than the router keeps an idle connection: otherwise uvicorn may close
@@ -147,9 +174,20 @@ class Stack:
             # router answers "socket hang up".
             "--timeout-keep-alive", "75",
         ]  # fmt: skip
-        env = {**self.config.subgraph_env(), "METRICS_PORT": str(metrics_port or free_port())}
+        env = {
+            **self.config.subgraph_env(),
+            "METRICS_PORT": str(metrics_port or free_port()),
+            "PROCESS_ROLE": role,
+        }
         return self._spawn(
             f"{name}{replica}", args, REPO_ROOT, env, f"http://127.0.0.1:{port}/readyz"
+        )
+
+    def start_worker(self, name: str) -> Process:
+        """The subgraph's worker: its background jobs, apart from its requests."""
+        port, metrics_port = self.config.worker_ports[name], self.config.worker_metrics_ports[name]
+        return self.start_subgraph(
+            name, port=port, replica="-worker", metrics_port=metrics_port, role="worker"
         )
 
     def start_router(self) -> Process:
@@ -176,12 +214,14 @@ class Stack:
         return self._spawn("collector", args, REPO_ROOT, env, f"http://127.0.0.1:{port}/healthz")
 
     def start(self) -> None:
-        """The collector, the subgraphs (the router reads the users subgraph's JWKS), then
-        the router."""
+        """The collector, the subgraphs and their workers (the router reads the users
+        subgraph's JWKS), then the router."""
         if self.config.traces_file is not None:
             self.start_collector()
         for name in SUBGRAPHS:
-            self.start_subgraph(name)
+            self.start_subgraph(name, role="api")
+        for name in WITH_WORKERS:
+            self.start_worker(name)
         self.wait_ready()
         self.start_router()
         self.wait_ready()

@@ -14,7 +14,7 @@ import redis
 from shared.auth import generate_private_key_file
 from tools.mail_sink import mail_sink
 from tools.services import ensure_machine_services
-from tools.stack import DEFAULT_PORTS, Stack, StackConfig, free_port
+from tools.stack import DEFAULT_PORTS, WITH_WORKERS, Stack, StackConfig, free_port
 
 ADMIN_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -79,6 +79,8 @@ def create_environment(tmp_dir: Path, traced: bool = True) -> StackEnvironment:
         jwt_private_key_file=key_file,
         ports={service: free_port() for service in DEFAULT_PORTS},
         metrics_ports={service: free_port() for service in DEFAULT_PORTS},
+        worker_ports={subgraph: free_port() for subgraph in WITH_WORKERS},
+        worker_metrics_ports={subgraph: free_port() for subgraph in WITH_WORKERS},
         log_dir=tmp_dir / "logs",
         # Every trace kept: the trace tests read this file.
         traces_file=tmp_dir / "traces" / "spans.jsonl" if traced else None,

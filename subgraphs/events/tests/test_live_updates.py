@@ -57,7 +57,7 @@ async def test_every_replica_pushes_seat_counts_to_its_watchers(
     event_id = await published_event(api, organizer, capacity=2)
     replica_port = free_port()
     replica = Stack(dataclasses.replace(environment.config, log_dir=environment.config.log_dir))
-    replica.start_subgraph("events", port=replica_port, replica="-replica")
+    replica.start_subgraph("events", port=replica_port, replica="-replica", role="api")
     try:
         replica.wait_ready()
         through_router = subscribe(environment.router_ws_url, SEATS_CHANGED, {"id": event_id})

@@ -46,6 +46,6 @@ async def test_backfill_rebuilds_the_projection_and_the_recompute_every_list(
     await run_tool(environment, "matching-recompute")
     assert (await recommended_ids(api, viewer))[0] == other.id
     async with httpx.AsyncClient() as client:
-        ready = (await client.get(config.url("matching", "/readyz"))).json()
+        ready = (await client.get(config.worker_url("matching"))).json()
     assert ready["jobs"]["recompute_periodically"] == "ok"
     assert ready["jobs"]["rescore_queued"] == "ok"

@@ -78,7 +78,7 @@ async def test_a_subscriber_on_one_process_receives_what_was_sent_through_anothe
     conversation_id = await direct(api, ann, bob)
     replica_port = free_port()
     replica = Stack(dataclasses.replace(environment.config, log_dir=environment.config.log_dir))
-    replica.start_subgraph("messaging", port=replica_port, replica="-replica")
+    replica.start_subgraph("messaging", port=replica_port, replica="-replica", role="api")
     try:
         await asyncio.to_thread(replica.wait_ready)
         async with subscribe(
