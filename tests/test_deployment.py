@@ -13,7 +13,7 @@ import yaml
 
 from shared.settings import REPO_ROOT
 from tests.support.environment import database_url, run_as_admin
-from tools.stack import ROUTER_NODE_OPTIONS
+from tools.stack import ROUTER_NODE_OPTIONS, SUBGRAPHS, WITH_WORKERS
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 
@@ -45,6 +45,19 @@ def test_compose_runs_every_service_from_dockerfiles_in_the_repository() -> None
         assert services[name]["build"]["args"]["SUBGRAPH"] == name
     for name in ("users", "events", "matching", "messaging", "router", "migrate"):
         assert (REPO_ROOT / services[name]["build"]["dockerfile"]).is_file()
+
+
+def test_compose_runs_background_jobs_in_workers_as_make_dev_does() -> None:
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    for name in SUBGRAPHS:
+        assert services[name]["environment"]["PROCESS_ROLE"] == "api"
+    workers = {name.removesuffix("-worker") for name in services if name.endswith("-worker")}
+    assert workers == set(WITH_WORKERS)
+    for name in WITH_WORKERS:
+        worker = services[f"{name}-worker"]
+        assert worker["build"]["args"]["SUBGRAPH"] == name
+        assert worker["environment"]["PROCESS_ROLE"] == "worker"
+        assert "networks" not in worker  # no alias: the router never calls a worker
 
 
 def test_compose_scale_out_profile_runs_a_second_replica_under_each_subgraph_name() -> None:

@@ -16,12 +16,14 @@ import yaml
 
 from shared.settings import REPO_ROOT
 from tests.support.environment import StackEnvironment
+from tools.stack import WITH_WORKERS, Stack
 
 K8S_DIR = REPO_ROOT / "infra" / "k8s"
 OVERLAYS = ("dev", "prod")
 BIN = Path(sys.executable).parent
 CHECKOV = REPO_ROOT / ".tools" / "checkov" / "bin" / "checkov"
 SUBGRAPHS = ("users", "events", "matching", "messaging")
+WORKERS = {f"{name}-subgraph-worker": name for name in WITH_WORKERS}
 
 Manifest = dict[str, Any]
 
@@ -86,7 +88,7 @@ def test_checkov_finds_nothing_in_the_manifests_or_the_images(tmp_path: Path) ->
 
 def test_every_subgraph_and_the_router_run_scaled_and_budgeted(overlay: str) -> None:
     deployments = of_kind(overlay, "Deployment")
-    expected = {f"{name}-subgraph" for name in SUBGRAPHS} | {"router"}
+    expected = {f"{name}-subgraph" for name in SUBGRAPHS} | set(WORKERS) | {"router"}
     assert set(deployments) == expected
     autoscalers = of_kind(overlay, "HorizontalPodAutoscaler")
     budgets = of_kind(overlay, "PodDisruptionBudget")
@@ -103,15 +105,39 @@ def test_every_subgraph_and_the_router_run_scaled_and_budgeted(overlay: str) -> 
 
 
 def test_probes_use_the_endpoints_the_processes_serve(
-    overlay: str, environment: StackEnvironment, stack: object
+    overlay: str, environment: StackEnvironment, stack: Stack
 ) -> None:
     for name, deployment in of_kind(overlay, "Deployment").items():
-        service = name.removesuffix("-subgraph")
+        if name in WORKERS:
+            base = environment.config.worker_url(WORKERS[name], "")
+        else:
+            base = environment.config.url(name.removesuffix("-subgraph"), "")
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
             path = container[probe]["httpGet"]["path"]
-            response = httpx.get(environment.config.url(service, path))
+            response = httpx.get(base + path)
             assert response.status_code == 200, (name, probe, path, response.text)
+
+
+def test_requests_and_background_jobs_run_in_deployments_of_their_own(overlay: str) -> None:
+    """Each subgraph's Service reaches the pods serving requests, never its workers, and
+    each pod runs in the role its Deployment is for (as `make dev` runs them)."""
+    deployments = of_kind(overlay, "Deployment")
+    services = of_kind(overlay, "Service")
+    for name, deployment in deployments.items():
+        if name == "router":
+            continue
+        env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        role = "worker" if name in WORKERS else "api"
+        assert {"name": "PROCESS_ROLE", "value": role} in env, name
+    for name in SUBGRAPHS:
+        selector = services[f"{name}-subgraph"]["spec"]["selector"]
+        pods = deployments[f"{name}-subgraph"]["spec"]["template"]["metadata"]["labels"]
+        assert selector.items() <= pods.items(), name
+        for worker in WORKERS:
+            labels = deployments[worker]["spec"]["template"]["metadata"]["labels"]
+            assert not selector.items() <= labels.items(), (name, worker)
+    assert not {name for name in services if name.endswith("-worker")}
 
 
 def test_containers_are_unprivileged_read_only_and_sized(overlay: str) -> None:
@@ -142,8 +168,8 @@ def test_the_router_may_hold_what_it_measures_under_load(overlay: str) -> None:
 def test_migrations_run_in_a_job_that_new_subgraph_pods_wait_for(overlay: str) -> None:
     job = of_kind(overlay, "Job")["migrate"]
     assert job["spec"]["template"]["spec"]["containers"][0]["command"][-1] == "migrate"
-    for name in SUBGRAPHS:
-        spec = of_kind(overlay, "Deployment")[f"{name}-subgraph"]["spec"]["template"]["spec"]
+    for deployment, name in {**{f"{n}-subgraph": n for n in SUBGRAPHS}, **WORKERS}.items():
+        spec = of_kind(overlay, "Deployment")[deployment]["spec"]["template"]["spec"]
         waiting = spec["initContainers"][0]
         assert "tools migrated --wait" in " ".join(waiting["command"])
         assert {"name": "SUBGRAPH", "value": name} in waiting["env"]
@@ -206,6 +232,12 @@ def test_only_the_router_reaches_subgraph_ports(overlay: str) -> None:
                 policies, pods[f"{other}-subgraph"]["metadata"]["labels"], target, "http"
             )
             assert allowed == (name == "users"), (other, name)
+    for worker in WORKERS:
+        # Nothing calls a worker; Prometheus scrapes its metrics port.
+        for source in ("router", "users-subgraph", "events-subgraph"):
+            labels = pods[source]["metadata"]["labels"]
+            assert not _ingress_allowed(policies, labels, pods[worker], "http"), (source, worker)
+        assert not _ingress_allowed(policies, internet, pods[worker], "http")
     assert _ingress_allowed(policies, internet, pods["router"], "http")
     assert not _ingress_allowed(policies, internet, pods["router"], "metrics")
 
