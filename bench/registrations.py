@@ -28,13 +28,8 @@ Every run's outcome is checked, and the script exits non-zero otherwise: exactly
 `--seats` confirmed, everyone else waitlisted, positions answered once each and
 within the waitlist, the event's counters and one outbox row per registration.
 
-With `--consumers-nice N`, two stacks of this checkout (or the baseline and this one):
-the after stack's consumers (messaging, matching) run at niceness N, so the requests
-get the CPU first and the consumers catch up after; an experiment for what running
-them apart from the request path would give.
-
     .venv/bin/python -m bench.registrations [--baseline DIR] [--rounds 3] [--seconds 5]
-        [--before-env KEY=VALUE] [--after-env KEY=VALUE] [--consumers-nice N]
+        [--before-env KEY=VALUE] [--after-env KEY=VALUE]
 """
 
 import argparse
@@ -47,7 +42,6 @@ import uuid
 from collections import defaultdict
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 
@@ -72,8 +66,6 @@ SELECT refusal FROM events.register_for_event(:event_id::uuid, gen_random_uuid()
 """
 
 
-# The subgraphs that only consume a registration (its notification, its re-scoring).
-CONSUMERS = ("messaging", "matching")
 # How long the consumers may take to catch up with a run before it counts as wrong.
 DRAIN_TIMEOUT_SECONDS = 120.0
 CAUGHT_UP = """
@@ -236,16 +228,6 @@ def warm_up(stack: StackUnderTest, args: argparse.Namespace) -> None:
         asyncio.run(drained(stack, event_id))
 
 
-def lower_consumers_priority(stack: StackUnderTest, niceness: int) -> None:
-    """Gives the request path (router, events) the CPU first: every thread of the
-    subgraphs whose part in a registration is consuming it (messaging, matching) at
-    `niceness`. What running the consumers as workers apart from the requests, at a
-    lower priority or on cores of their own, would give."""
-    for name in CONSUMERS:
-        for task in Path(f"/proc/{stack.pids[name]}/task").iterdir():
-            os.setpriority(os.PRIO_PROCESS, int(task.name), niceness)
-
-
 def people_tokens(stack: StackUnderTest, count: int) -> list[str]:
     return stack.tokens(count, people=asyncio.run(people_with_addresses(stack, count)))
 
@@ -271,8 +253,6 @@ def report(runs: list[Run], ceilings: list[float], args: argparse.Namespace) -> 
           f"load average {os.getloadavg()[0]:.1f} at the end")  # fmt: skip
     print(f"seats: {args.seats}, concurrency: {args.concurrency}, "
           f"{args.seconds} s per run, {args.rounds} rounds alternating")  # fmt: skip
-    if args.consumers_nice:
-        print(f"after: consumers ({', '.join(CONSUMERS)}) at niceness {args.consumers_nice}")
     ceiling_tps = statistics.median(ceilings)
     print(f"ceiling (pgbench, events.register_for_event, {args.concurrency} clients): "
           f"median {ceiling_tps:.0f}/s over {len(ceilings)} runs "
@@ -310,28 +290,16 @@ def main() -> None:
     parser.add_argument("--seats", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--people", type=int, default=6000, help="tokens per run")
-    parser.add_argument(
-        "--consumers-nice",
-        type=int,
-        default=0,
-        help="the after stack's messaging and matching at this niceness, beside a before "
-        "stack at 0 (an experiment: the request path first, the consumers catching up after)",
-    )
     args = parser.parse_args()
     runs: list[Run] = []
     ceilings: list[float] = []
     problems: list[str] = []
     with ExitStack() as running:
         # The request pool sized to the load, as a deployment expecting it would set it.
-        stacks = stacks_to_compare(
-            running, args, {"DATABASE_POOL_SIZE": str(args.concurrency)},
-            pair=bool(args.consumers_nice),
-        )  # fmt: skip
+        stacks = stacks_to_compare(running, args, {"DATABASE_POOL_SIZE": str(args.concurrency)})
         after = stacks[-1]
         for stack in stacks:
             warm_up(stack, args)
-        if args.consumers_nice:
-            lower_consumers_priority(after, args.consumers_nice)
         for _ in range(args.rounds):
             ceilings.append(ceiling(after, args))
             for stack in stacks:
