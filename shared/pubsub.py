@@ -319,7 +319,8 @@ class PubSub:
         self._prefix = prefix
         self._live = live_subscriptions.labels(service)
 
-    def _channel(self, channel: str) -> str:
+    def channel_name(self, channel: str) -> str:
+        """The Redis channel a logical channel is published on."""
         return f"{self._prefix}:live:{channel}"
 
     async def connect(self) -> None:
@@ -353,11 +354,11 @@ class PubSub:
             # A Redis that drops packets must not hold up the write that was just committed.
             async with asyncio.timeout(self.publish_timeout_seconds):
                 if len(channels) == 1:
-                    await self._broadcast.publish(self._channel(channels[0]), encoded)
+                    await self._broadcast.publish(self.channel_name(channels[0]), encoded)
                     return
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for channel in channels:
-                        pipe.publish(self._channel(channel), encoded)
+                        pipe.publish(self.channel_name(channel), encoded)
                     await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning(
@@ -369,7 +370,7 @@ class PubSub:
         """Several updates (channel, message), each its own, in one round trip under one
         timeout: a change that concerns many people at once (an event cancelled, a
         notification to every attendee)."""
-        encoded = [(self._channel(channel), self._encode(m, False)) for channel, m in updates]
+        encoded = [(self.channel_name(channel), self._encode(m, False)) for channel, m in updates]
         if not encoded:
             return
         try:
@@ -387,7 +388,7 @@ class PubSub:
 
         Yields the channel's messages, and a `Resync` after the connection to Redis was
         lost; raises `SubscriberTooSlow` if the reader fell too far behind."""
-        async with self._broadcast.subscribe_backlog(self._channel(channel)) as backlog:
+        async with self._broadcast.subscribe_backlog(self.channel_name(channel)) as backlog:
 
             async def updates() -> AsyncIterator[LiveUpdate]:
                 while True:

@@ -123,7 +123,7 @@ async def test_the_listener_survives_an_unreadable_message() -> None:
         raw = Redis.from_url(TEST_REDIS_URL)
         try:
             async with pubsub.subscribe("feed") as updates:
-                channel = pubsub._channel("feed")
+                channel = pubsub.channel_name("feed")
                 await raw.publish(channel, b"\xff\xfe not utf-8")
                 await raw.publish(channel, "not json")
                 await pubsub.publish("feed", {"ok": True})

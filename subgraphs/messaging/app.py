@@ -7,7 +7,7 @@ from subgraphs.messaging.consumers import (
     follow_users_stream,
 )
 from subgraphs.messaging.context import get_context
-from subgraphs.messaging.mailer import send_notification_email
+from subgraphs.messaging.mailer import send_notification_email, wake_mailer_on_queued_mail
 from subgraphs.messaging.schema import schema
 
 app = create_app(
@@ -20,6 +20,7 @@ app = create_app(
             follow_events_stream,
             follow_matching_stream,
             send_notification_email,
+            wake_mailer_on_queued_mail,
         ],
     )
 )

@@ -35,9 +35,12 @@ from shared.jobs import heartbeat
 from shared.logs import describe
 from shared.settings import Settings
 from subgraphs.messaging.notification_models import NotificationRow, OutgoingMailRow, RecipientRow
-from subgraphs.messaging.notifications import mail_wakeup
+from subgraphs.messaging.notifications import MAIL_QUEUED_CHANNEL
 
 log = logging.getLogger(__name__)
+# Set when a notification queued an email, in this process or another
+# (`wake_mailer_on_queued_mail`).
+mail_queued = asyncio.Event()
 
 # Errors that say the server is out of reach rather than that it refused this mail.
 UNREACHABLE = (
@@ -115,9 +118,9 @@ class Mailer:
     async def _wait_for_work(self) -> None:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._settings.mail_poll_seconds):
-                await mail_wakeup.event.wait()
+                await mail_queued.wait()
                 await asyncio.sleep(self._settings.mail_gather_seconds)
-        mail_wakeup.event.clear()
+        mail_queued.clear()
 
     async def send_due(self) -> int:
         """Sends a batch of due mails; the number handled. Raises `SmtpUnreachable` once
@@ -223,3 +226,18 @@ class Mailer:
 
 async def send_notification_email(app: FastAPI) -> None:
     await Mailer(app.state.background_db, app.state.settings).run()
+
+
+async def wake_mailer_on_queued_mail(app: FastAPI) -> None:
+    """Sets `mail_queued` whenever any process queued an email: an api process serving
+    `sendMessage`, or this process's own consumers. The mailer's poll covers a message
+    lost while Redis was away."""
+    subscription = app.state.redis.pubsub()
+    await subscription.subscribe(app.state.pubsub.channel_name(MAIL_QUEUED_CHANNEL))
+    try:
+        while True:
+            heartbeat()
+            if await subscription.get_message(ignore_subscribe_messages=True, timeout=1.0):
+                mail_queued.set()
+    finally:
+        await subscription.aclose()

@@ -8,7 +8,6 @@ is published only once that transaction has committed. The in-app notification
 never waits for email.
 """
 
-import asyncio
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -79,17 +78,9 @@ class NewNotification:
     dedupe_key: str | None = None
 
 
-class MailWakeup:
-    """Wakes this process's mailer when a transaction has queued an email."""
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-
-    async def set(self) -> None:
-        self.event.set()
-
-
-mail_wakeup = MailWakeup()
+# Published with a notification that queued an email: it wakes the mailer in whichever
+# process runs it, the worker (docs/architecture.md, "Processes").
+MAIL_QUEUED_CHANNEL = "mail-queued"
 
 
 def as_message(row: NotificationRow) -> dict[str, Any]:
@@ -185,13 +176,13 @@ async def notify(
     written = result.all()
     rows = [row for row, _ in written]
     new_rows = [row for row, was_inserted in written if was_inserted]
-    if new_rows and await _queue_emails(session, notification.kind, new_rows):
-        after_commit(session, mail_wakeup.set)
+    mail_queued = bool(new_rows) and await _queue_emails(session, notification.kind, new_rows)
 
     async def publish() -> None:
-        await pubsub.publish_each(
-            (notifications_channel(row.user_id), as_message(row)) for row in rows
-        )
+        updates = [(notifications_channel(row.user_id), as_message(row)) for row in rows]
+        if mail_queued:
+            updates.append((MAIL_QUEUED_CHANNEL, {}))
+        await pubsub.publish_each(updates)
 
     after_commit(session, publish)
     return rows

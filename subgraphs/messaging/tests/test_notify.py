@@ -2,16 +2,19 @@
 key, and a new match (from the matching stream) tells both people."""
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from shared.db import Database
 from shared.eventbus import DomainEvent, stream_name
 from shared.pubsub import PubSub
+from subgraphs.messaging import mailer
 from subgraphs.messaging import notifications as feed
 from subgraphs.messaging.tests.support import (
     NOTIFICATION_RECEIVED,
@@ -168,3 +171,38 @@ async def test_a_page_of_notifications_costs_constant_sql(
         return await sql_statements(environment.config, "messaging") - before
 
     assert await statements_for(5) == await statements_for(50)
+
+
+async def test_a_mail_queued_in_any_process_wakes_the_mailer_at_once(
+    environment: StackEnvironment, messaging_db: Database, pubsub: PubSub
+) -> None:
+    """The mailer runs in messaging's worker; the mail of a notification made elsewhere
+    (an api process serving `sendMessage`, here this test) wakes it through Redis,
+    rather than waiting for its next poll. A notification that owes no mail does not."""
+    app = FastAPI()
+    app.state.redis = Redis.from_url(environment.config.redis_url)
+    app.state.pubsub = pubsub
+    mailer.mail_queued.clear()
+    listening = asyncio.create_task(mailer.wake_mailer_on_queued_mail(app))
+    try:
+        await asyncio.sleep(0.5)  # subscribed
+        person = uuid.uuid4()
+        async with messaging_db.transaction() as session:
+            await feed.notify(session, pubsub, [person], new_message(uuid.uuid4(), "No mail"))
+        await asyncio.sleep(0.5)
+        assert not mailer.mail_queued.is_set()
+        async with messaging_db.transaction() as session:
+            await feed.notify(
+                session,
+                pubsub,
+                [person],
+                feed.NewNotification(
+                    kind=feed.NotificationKind.REGISTRATION_CONFIRMED, title="In", body="Seat"
+                ),
+            )
+        await asyncio.wait_for(mailer.mail_queued.wait(), 2)
+    finally:
+        listening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listening
+        await app.state.redis.aclose()
