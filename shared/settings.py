@@ -136,9 +136,12 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 10.0
     mail_from: str = "Meetinity <notifications@meetinity.dev>"
     mail_poll_seconds: float = 5.0
-    # Woken by a new mail, the mailer waits this long for others before sending: a burst
-    # (a registration storm) goes out in a few SMTP sessions and transactions, not one each.
+    # Woken by a new mail, the mailer waits until no other has come for this long (but
+    # no longer than the maximum) before sending: a burst (a registration storm) goes
+    # out in a few SMTP sessions and transactions, not one each, even when the worker
+    # queues its mails over a second or two.
     mail_gather_seconds: float = 0.2
+    mail_gather_max_seconds: float = 2.0
     # SMTP unreachable: wait longer and longer, up to this, before trying again.
     mail_retry_ceiling_seconds: float = 30.0
     # A mail the server keeps refusing (or for someone with no known address) is

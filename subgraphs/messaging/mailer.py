@@ -116,11 +116,17 @@ class Mailer:
                 await self._wait_for_work()
 
     async def _wait_for_work(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._settings.mail_poll_seconds):
-                await mail_queued.wait()
-                await asyncio.sleep(self._settings.mail_gather_seconds)
-        mail_queued.clear()
+        """Until a mail is queued (or the poll interval passed), then until the burst it
+        belongs to is quiet for `mail_gather_seconds`, `mail_gather_max_seconds` at most."""
+        if not await _set_within(mail_queued, self._settings.mail_poll_seconds):
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.mail_gather_max_seconds
+        while True:
+            mail_queued.clear()
+            quiet_for = min(self._settings.mail_gather_seconds, deadline - loop.time())
+            if quiet_for <= 0 or not await _set_within(mail_queued, quiet_for):
+                return
 
     async def send_due(self) -> int:
         """Sends a batch of due mails; the number handled. Raises `SmtpUnreachable` once
@@ -222,6 +228,13 @@ class Mailer:
                 last_error=error,
             )
         )
+
+
+async def _set_within(event: asyncio.Event, seconds: float) -> bool:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    return event.is_set()
 
 
 async def send_notification_email(app: FastAPI) -> None:
