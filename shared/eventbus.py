@@ -22,7 +22,6 @@ letters are listed and replayed with `python -m tools dead-letters`.
 """
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -58,7 +57,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.backoff import Backoff
 from shared.db import Database, advisory_lock_key, after_commit, release_advisory_lock
-from shared.jobs import heartbeat
+from shared.jobs import heartbeat, woken_within
 from shared.logs import describe
 from shared.metrics import (
     domain_events_consumed,
@@ -259,8 +258,7 @@ class OutboxRelay:
                 await self._wait_for_work()
 
     async def _wait_for_work(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._outbox.wakeup.wait(), self._poll_seconds)
+        await woken_within(self._outbox.wakeup, self._poll_seconds)
         self._outbox.wakeup.clear()
 
     async def relay_batch(self) -> int:

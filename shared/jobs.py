@@ -15,6 +15,7 @@ tenacity only offers by rebuilding its retry block on each success.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -171,6 +172,15 @@ def every(seconds: float, chore: Callable[[], Awaitable[object]]) -> JobRun:
 
 # How often a waiting job beats: well under any sensible `stuck_after_seconds`.
 IDLE_BEAT_SECONDS = 5.0
+
+
+async def woken_within(wakeup: asyncio.Event, seconds: float) -> bool:
+    """Waits for `wakeup` (work was queued), at most `seconds` (the job's poll); whether
+    it was set. The caller clears it."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await wakeup.wait()
+    return wakeup.is_set()
 
 
 async def idle(seconds: float) -> None:

@@ -35,7 +35,7 @@ import numpy as np
 from fastapi import FastAPI
 
 from shared.db import Database
-from shared.jobs import heartbeat, idle
+from shared.jobs import heartbeat, idle, woken_within
 from subgraphs.matching import engine, scoring
 from subgraphs.matching.models import OVERALL
 
@@ -449,8 +449,7 @@ async def rescore_queued(app: FastAPI) -> None:
         heartbeat()
         done = await rescore_batch(db)
         if done < RESCORE_BATCH:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(rescore_wakeup.wait(), RESCORE_POLL_SECONDS)
+            await woken_within(rescore_wakeup, RESCORE_POLL_SECONDS)
             rescore_wakeup.clear()
 
 

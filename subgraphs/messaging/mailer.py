@@ -15,7 +15,6 @@ later with its own delay, and given up after `mail_max_attempts`.
 """
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.backoff import Backoff
 from shared.db import Database
-from shared.jobs import heartbeat
+from shared.jobs import heartbeat, woken_within
 from shared.logs import describe
 from shared.settings import Settings
 from subgraphs.messaging.notification_models import NotificationRow, OutgoingMailRow, RecipientRow
@@ -118,14 +117,14 @@ class Mailer:
     async def _wait_for_work(self) -> None:
         """Until a mail is queued (or the poll interval passed), then until the burst it
         belongs to is quiet for `mail_gather_seconds`, `mail_gather_max_seconds` at most."""
-        if not await _set_within(mail_queued, self._settings.mail_poll_seconds):
+        if not await woken_within(mail_queued, self._settings.mail_poll_seconds):
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settings.mail_gather_max_seconds
         while True:
             mail_queued.clear()
             quiet_for = min(self._settings.mail_gather_seconds, deadline - loop.time())
-            if quiet_for <= 0 or not await _set_within(mail_queued, quiet_for):
+            if quiet_for <= 0 or not await woken_within(mail_queued, quiet_for):
                 return
 
     async def send_due(self) -> int:
@@ -228,13 +227,6 @@ class Mailer:
                 last_error=error,
             )
         )
-
-
-async def _set_within(event: asyncio.Event, seconds: float) -> bool:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await event.wait()
-    return event.is_set()
 
 
 async def send_notification_email(app: FastAPI) -> None:
