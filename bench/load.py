@@ -150,18 +150,13 @@ def _pairs(values: list[str]) -> dict[str, str]:
 
 
 def stacks_to_compare(
-    running: ExitStack,
-    args: argparse.Namespace,
-    env: dict[str, str] | None = None,
-    *,
-    pair: bool = False,
+    running: ExitStack, args: argparse.Namespace, env: dict[str, str] | None = None
 ) -> list[StackUnderTest]:
-    """The 'after' stack, and a 'before' one when asked for (`add_comparison_arguments`,
-    or `pair` when the caller treats the two differently itself): from a baseline
-    checkout, or from this one with other settings (`--before-env UVICORN_WORKERS=1
-    --after-env UVICORN_WORKERS=2`). `env` goes to both."""
+    """The 'after' stack, and a 'before' one when asked for (`add_comparison_arguments`):
+    from a baseline checkout, or from this one with other settings (`--before-env
+    UVICORN_WORKERS=1 --after-env UVICORN_WORKERS=2`). `env` goes to both."""
     stacks = []
-    if pair or args.baseline or args.before_env or args.after_env:
+    if args.baseline or args.before_env or args.after_env:
         before = {**(env or {}), **_pairs(args.before_env)}
         checkout = args.baseline or REPO_ROOT
         stacks.append(running.enter_context(stack_under_test("before", checkout, before)))
