@@ -10,6 +10,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# What one process of a subgraph runs (`Settings.process_role`).
+ProcessRole = Literal["all", "api", "worker"]
 
 
 class Settings(BaseSettings):
@@ -28,7 +30,7 @@ class Settings(BaseSettings):
     # serves only health, readiness and metrics; "all" does both (one process per
     # subgraph, as the tests' single-subgraph processes run). Every role relays its own
     # outbox, so each process's commits are published without waiting for a poll.
-    process_role: Literal["all", "api", "worker"] = "all"
+    process_role: ProcessRole = "all"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/meetinity"
     # Connections per process (see shared/db.py for the formula against max_connections):
     # requests served at once, and background jobs (outbox relay, consumers).

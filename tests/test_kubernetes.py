@@ -16,13 +16,12 @@ import yaml
 
 from shared.settings import REPO_ROOT
 from tests.support.environment import StackEnvironment
-from tools.stack import WITH_WORKERS, Stack
+from tools.stack import SUBGRAPHS, WITH_WORKERS, Stack
 
 K8S_DIR = REPO_ROOT / "infra" / "k8s"
 OVERLAYS = ("dev", "prod")
 BIN = Path(sys.executable).parent
 CHECKOV = REPO_ROOT / ".tools" / "checkov" / "bin" / "checkov"
-SUBGRAPHS = ("users", "events", "matching", "messaging")
 WORKERS = {f"{name}-subgraph-worker": name for name in WITH_WORKERS}
 
 Manifest = dict[str, Any]

@@ -15,7 +15,7 @@ from typing import IO
 
 import httpx
 
-from shared.settings import REPO_ROOT
+from shared.settings import REPO_ROOT, ProcessRole
 
 SUBGRAPHS = ("users", "events", "matching", "messaging")
 # Subgraphs with background jobs (stream consumers, the mailer, re-scoring): these run
@@ -158,7 +158,7 @@ class Stack:
         port: int | None = None,
         replica: str = "",
         metrics_port: int | None = None,
-        role: str = "all",
+        role: ProcessRole = "all",
     ) -> Process:
         """The subgraph's main process by default; a replica on the ports given. `role`
         (PROCESS_ROLE): "all" serves requests and runs the background jobs too."""
