@@ -5,6 +5,7 @@ the very processes production runs, configured only through the environment.
 """
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -41,10 +42,27 @@ ROUTER_NODE_OPTIONS = "--max-semi-space-size=64"
 SUPERGRAPH_FILE = REPO_ROOT / "schema" / "supergraph.graphql"
 
 
+# Below Linux's ephemeral range (net.ipv4.ip_local_port_range, 32768-60999 by default).
+# A port picked from that range and free when probed can become the source port of any
+# connection the machine opens before the service binds it, and a test run opens
+# thousands; the kernel may also hand the same free port to two probes in a row.
+PICKABLE_PORTS = range(20000, 32768)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port nothing listens on, and that this process has not handed out before."""
+    while True:
+        port = random.choice(PICKABLE_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
 
 
 @dataclass
