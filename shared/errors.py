@@ -58,6 +58,23 @@ class ServiceUnavailable(ClientError):
     code = "SERVICE_UNAVAILABLE"
 
 
+# PostgreSQL refuses the NUL character in text and in jsonb (SQLSTATEs 22021 and 22P05).
+# A string holding one can only come from the client, so it is refused as the client's
+# input wherever it reaches the database, rather than looked for in every resolver.
+_UNSTORABLE_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
+
+
+def database_refusal(error: BaseException | None) -> ClientError | None:
+    """The client error a failed statement stands for, if the statement failed on input
+    no database could store (asyncpg's errors carry `sqlstate`; SQLAlchemy's wrap them as
+    their cause)."""
+    while error is not None:
+        if getattr(error, "sqlstate", None) in _UNSTORABLE_TEXT_SQLSTATES:
+            return BadUserInput("Text cannot contain the NUL character (U+0000)")
+        error = error.__cause__
+    return None
+
+
 def _is_coercion_error(message: str) -> bool:
     """An input value GraphQL itself refused: a variable that is missing, of the wrong type
     or an unknown enum value, or a scalar its parser refused (in variables or literals)."""

@@ -20,7 +20,7 @@ from strawberry.federation import Schema
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
-from shared.errors import client_error_code, is_client_error
+from shared.errors import client_error_code, database_refusal, is_client_error
 from shared.metrics import graphql_errors, graphql_operations, operation_label
 from shared.settings import get_settings
 from shared.telemetry import operation_span
@@ -101,6 +101,10 @@ class SubgraphSchema(Schema):
         # Runs before MaskErrors replaces internal errors, so the traceback is kept here.
         service, operation, _ = _operation(execution_context)
         for error in errors:
+            refusal = database_refusal(error.original_error)
+            if refusal is not None:
+                error.message, error.original_error = refusal.message, refusal
+                error.extensions = refusal.extensions
             if is_client_error(error):
                 code = client_error_code(error)
                 # Clients branch on the code (a sign-out on UNAUTHENTICATED): every error

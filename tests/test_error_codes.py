@@ -59,6 +59,39 @@ async def test_an_invalid_datetime_is_bad_user_input(
     assert not [line for line in errors if "DateTime" in line]
 
 
+async def test_text_holding_a_nul_character_is_bad_user_input(
+    api: GraphQLClient, environment: StackEnvironment
+) -> None:
+    """PostgreSQL cannot store U+0000; wherever such text reaches it, the client is told."""
+    member = await sign_up(api)
+    organizer = await with_role(api, environment.config.database_url, "organizer")
+    nul = "a\u0000b"
+    answers = [
+        await api.execute(
+            'mutation($e: String!) { login(email: $e, password: "x") { accessToken } }',
+            {"e": nul},
+        ),
+        await api.execute(
+            "mutation($h: String!) { updateProfile(input: {headline: $h}) { id } }",
+            {"h": nul},
+            member.token,
+        ),
+        await api.execute(
+            '{ events(filter: {text: "a\\u0000b"}) { edges { cursor } } }', {}, member.token
+        ),
+        await api.execute(
+            "mutation($t: String!) { checkIn(ticketCode: $t) { id } }", {"t": nul}, organizer.token
+        ),
+    ]
+    for body in answers:
+        assert codes(body) == ["BAD_USER_INPUT"], body
+        assert "NUL" in body["errors"][0]["message"], body
+    assert environment.config.log_dir is not None
+    for subgraph in ("users", "events"):
+        log_lines = (environment.config.log_dir / f"{subgraph}.log").read_text().splitlines()
+        assert not [line for line in log_lines if '"level": "error"' in line and "0x00" in line]
+
+
 def _foreign_token(kid: str) -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     claims = {
