@@ -14,7 +14,7 @@ import { renderLaboratory } from '@graphql-hive/render-laboratory';
 import { unifiedGraphHandler } from '@graphql-hive/router-runtime';
 import { getOperationAST } from 'graphql';
 import { Counter, register } from 'prom-client';
-import { bearerToken, CLOCK_TOLERANCE_SECONDS, keyStore, signingKey, tokenGate } from './auth.ts';
+import { authorizationOf, bearerToken, CLOCK_TOLERANCE_SECONDS, keyStore, signingKey, tokenGate } from './auth.ts';
 import { bodyLimit, Code, coded, errorCodes } from './errors.ts';
 import { limits } from './limits.ts';
 import { addressRateLimits } from './ratelimit.ts';
@@ -249,13 +249,18 @@ export const gatewayConfig = defineConfig({
   },
   // Subgraphs verify the token again themselves: forward it, never a bare user id.
   propagateHeaders: {
-    fromClientToSubgraphs({ request }) {
+    fromClientToSubgraphs({ request, context }) {
       const headers: Record<string, string> = {};
+      // The token the router verified, wherever the client sent it: a query or a
+      // mutation over WebSocket carries it in connectionParams, not in a header.
+      const authorization = authorizationOf(request, context);
+      if (authorization) headers.authorization = authorization;
       // With tracing on, the OpenTelemetry plugin sends the router's own span as parent.
-      const names = otlpEndpoint ? ['authorization'] : ['authorization', 'traceparent', 'tracestate'];
-      for (const name of names) {
-        const value = request.headers.get(name);
-        if (value) headers[name] = value;
+      if (!otlpEndpoint) {
+        for (const name of ['traceparent', 'tracestate']) {
+          const value = request.headers.get(name);
+          if (value) headers[name] = value;
+        }
       }
       // A label for metrics and spans, never trusted for anything else (operationLabel
       // keeps it well-formed and bounded).

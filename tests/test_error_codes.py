@@ -178,6 +178,20 @@ async def test_graphiql_subscriptions_send_the_token_in_extensions_headers(
     assert payload["data"]["eventSeatsChanged"] == {"eventId": draft, "seatsTaken": 0}
 
 
+async def test_a_query_over_websocket_runs_as_the_connections_person(
+    api: GraphQLClient, environment: StackEnvironment
+) -> None:
+    person = await sign_up(api, "Socket Reader")
+    async with subscribe(environment.router_ws_url, "{ me { name } }", token=person.token) as query:
+        payload = await query.next(within=15)
+    assert payload == {"data": {"me": {"name": "Socket Reader"}}}, payload
+    # Mutations go over HTTP POST only, and are refused with a code that says so.
+    logout = 'mutation { logout(refreshToken: "x") }'
+    async with subscribe(environment.router_ws_url, logout, token=person.token) as mutation:
+        errors = await mutation.error(within=15)
+    assert [error["extensions"]["code"] for error in errors] == ["BAD_REQUEST"], errors
+
+
 async def test_a_refused_field_is_null_without_wiping_the_response(
     api: GraphQLClient,
 ) -> None:
