@@ -41,8 +41,10 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# Bytecode compiled once here, as in the image: with PYTHONDONTWRITEBYTECODE set (as on
+# the CI machines), every process start would compile its libraries again: 3 s each.
 $(VENV)/.installed: pyproject.toml uv.lock $(UV)
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
 	touch $@
 
 $(CHECKOV): tools/requirements/checkov.txt $(UV)
