@@ -129,7 +129,11 @@ if (env.METRICS_PORT) {
     }
     response.writeHead(200, { 'content-type': register.contentType });
     response.end(await register.metrics());
-  }).listen(Number(env.METRICS_PORT), env.METRICS_HOST ?? env.ROUTER_HOST ?? '0.0.0.0');
+  })
+    .listen(Number(env.METRICS_PORT), env.METRICS_HOST ?? env.ROUTER_HOST ?? '0.0.0.0')
+    // Serving metrics must not keep the process alive once the gateway has stopped on
+    // SIGTERM: it would linger until killed (after Kubernetes' grace period, 30 s).
+    .unref();
 }
 
 // Clients' operation names become label values: only well-formed ones, and only so
@@ -217,6 +221,9 @@ export const gatewayConfig = defineConfig({
   unifiedGraphHandler,
   port: Number(env.ROUTER_PORT ?? 4000),
   host: env.ROUTER_HOST ?? '0.0.0.0',
+  // On SIGTERM, requests in flight finish (for up to 20 s, inside Kubernetes' 30 s
+  // grace period) instead of having their connections cut; the gateway's default is 0.
+  gracefulShutdownTimeout: 20_000,
   graphqlEndpoint: '/graphql',
   healthCheckEndpoint: '/healthcheck',
   readinessCheckEndpoint: '/readiness',

@@ -117,6 +117,10 @@ export function addressRateLimits(limits: Record<string, FieldLimit>, prefix: st
   }
 
   return {
+    // The open connection would keep the process alive after the gateway stopped.
+    onDispose() {
+      redis.disconnect();
+    },
     async onExecute({ args, setResultAndStopExecution }) {
       const context = args.contextValue as any;
       const request: Request | undefined = context?.request;

@@ -1,11 +1,16 @@
 """The router as clients meet it: one endpoint, GraphiQL, health, limits, masked errors, ids."""
 
 import asyncio
+import dataclasses
 import json
+import time
+
+import httpx
 
 from tests.support.environment import StackEnvironment
 from tests.support.graphql import GraphQLClient
 from tests.support.users import sign_up
+from tools.stack import Stack, free_port
 
 
 async def test_graphiql_is_served_on_get(api: GraphQLClient) -> None:
@@ -103,3 +108,30 @@ async def test_unknown_fields_are_a_validation_error_without_suggestions(
     error = body["errors"][0]
     assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert "did you mean" not in error["message"].lower()
+
+
+async def test_a_router_told_to_stop_exits_at_once(
+    api: GraphQLClient, stack: Stack, environment: StackEnvironment
+) -> None:
+    """A second router over the same subgraphs, stopped as Kubernetes stops a pod."""
+    config = environment.config
+    ports = {**config.ports, "router": free_port()}
+    metrics_ports = {**config.metrics_ports, "router": free_port()}
+    second = Stack(dataclasses.replace(config, ports=ports, metrics_ports=metrics_ports))
+    router = second.start_router()
+    try:
+        await asyncio.to_thread(second.wait_ready)
+        async with httpx.AsyncClient() as client:  # its connection stays open, idle
+            answer = await client.post(
+                second.config.url("router"), json={"query": "{ __typename }"}
+            )
+            assert answer.json()["data"] == {"__typename": "Query"}, answer.text
+            # Nothing in flight: nothing to wait for. Its Redis connection (the rate
+            # limits) once kept it running until killed.
+            router.popen.terminate()
+            started = time.monotonic()
+            await asyncio.to_thread(router.popen.wait, 20)
+        assert time.monotonic() - started < 5
+        assert router.popen.returncode == 0
+    finally:
+        await asyncio.to_thread(second.stop)
