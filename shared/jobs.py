@@ -149,13 +149,15 @@ class Supervisor:
         return self._jobs[name]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        # Bounded: on Python 3.11 a cancellation landing as an awaited wait_for
-        # completes can be lost (redis-py reconnects with wait_for), and shutdown
-        # must not hang on a job that missed it.
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=5)
+        # On Python 3.11 a cancellation landing as an awaited wait_for completes can be
+        # lost (redis-py reconnects with wait_for): a job still running is cancelled
+        # again, and shutdown never waits more than 5 s on one that keeps missing it.
+        running = set(self._tasks)
+        deadline = asyncio.get_running_loop().time() + 5
+        while running and asyncio.get_running_loop().time() < deadline:
+            for task in running:
+                task.cancel()
+            _, running = await asyncio.wait(running, timeout=0.2)
 
 
 def every(seconds: float, chore: Callable[[], Awaitable[object]]) -> JobRun:
