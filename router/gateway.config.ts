@@ -222,7 +222,8 @@ export const gatewayConfig = defineConfig({
   port: Number(env.ROUTER_PORT ?? 4000),
   host: env.ROUTER_HOST ?? '0.0.0.0',
   // On SIGTERM, requests in flight finish (for up to 20 s, inside Kubernetes' 30 s
-  // grace period) instead of having their connections cut; the gateway's default is 0.
+  // grace period, after its preStop sleep) instead of having their connections cut; the
+  // gateway's default is 0. tests/test_kubernetes.py checks both fit the grace period.
   gracefulShutdownTimeout: 20_000,
   graphqlEndpoint: '/graphql',
   healthCheckEndpoint: '/healthcheck',

@@ -139,6 +139,22 @@ def test_requests_and_background_jobs_run_in_deployments_of_their_own(overlay: s
     assert not {name for name in services if name.endswith("-worker")}
 
 
+# router/gateway.config.ts: gracefulShutdownTimeout.
+ROUTER_DRAIN_SECONDS = 20
+
+
+def test_pods_leave_their_service_before_they_stop_and_drain_within_the_grace_period(
+    overlay: str,
+) -> None:
+    for name, deployment in of_kind(overlay, "Deployment").items():
+        spec = deployment["spec"]["template"]["spec"]
+        [container] = spec["containers"]
+        pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert pause >= 3, name
+        drain = ROUTER_DRAIN_SECONDS if name == "router" else 0
+        assert pause + drain < spec["terminationGracePeriodSeconds"], name
+
+
 def test_containers_are_unprivileged_read_only_and_sized(overlay: str) -> None:
     for name, template in pod_specs(overlay):
         spec = template["spec"]
