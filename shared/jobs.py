@@ -152,9 +152,10 @@ class Supervisor:
         # On Python 3.11 a cancellation landing as an awaited wait_for completes can be
         # lost (redis-py reconnects with wait_for): a job still running is cancelled
         # again, and shutdown never waits more than 5 s on one that keeps missing it.
+        loop = asyncio.get_running_loop()
         running = set(self._tasks)
-        deadline = asyncio.get_running_loop().time() + 5
-        while running and asyncio.get_running_loop().time() < deadline:
+        deadline = loop.time() + 5
+        while running and loop.time() < deadline:
             for task in running:
                 task.cancel()
             _, running = await asyncio.wait(running, timeout=0.2)
